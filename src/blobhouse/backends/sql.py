@@ -1,0 +1,325 @@
+"""Object rows in SQL: the high-volume tier (SQLite embedded, PostgreSQL in production).
+
+Every object has one row holding its metadata, and either the payload inline (small
+objects) or a reference to a blob in a long-term backend. The row is the commit point of
+every write: a blob that no committed row names does not exist as far as readers go.
+
+Writes read the previous row under a row lock (``SELECT ... FOR UPDATE`` on PostgreSQL; a
+``BEGIN IMMEDIATE`` write transaction on SQLite) and replace it in the same transaction,
+so concurrent writers to one key serialise: the last to commit wins and learns exactly
+which blob it replaced, and no blob is orphaned or lost.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from blobhouse.backends.base import BackendError, BackendUnavailable, ObjectExists
+from blobhouse.backends.records import (
+    from_micros,
+    policy_from_columns,
+    policy_to_columns,
+    to_micros,
+)
+from blobhouse.core.ids import ObjectId, Scopes
+from blobhouse.core.metadata import Metadata
+
+__all__ = ["BlobRef", "ObjectRow", "SqlStore", "objects_table"]
+
+_meta = sa.MetaData()
+
+objects_table = sa.Table(
+    "objects",
+    _meta,
+    sa.Column("usecase", sa.String(64), primary_key=True),
+    sa.Column("scope", sa.String(1024), primary_key=True),
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("content_type", sa.Text, nullable=False),
+    sa.Column("compression", sa.String(16)),
+    sa.Column("expiration_kind", sa.String(3)),
+    sa.Column("expiration_micros", sa.BigInteger),
+    sa.Column("time_created", sa.BigInteger, nullable=False),
+    sa.Column("time_expires", sa.BigInteger),
+    sa.Column("origin", sa.Text),
+    sa.Column("filename", sa.Text),
+    sa.Column("custom", sa.Text),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("payload", sa.LargeBinary),
+    sa.Column("blob_backend", sa.String(64)),
+    sa.Column("blob_key", sa.Text),
+    sa.Index("ix_objects_time_expires", "time_expires"),
+)
+
+_T = objects_table
+_META_COLUMNS = [
+    _T.c.content_type,
+    _T.c.compression,
+    _T.c.expiration_kind,
+    _T.c.expiration_micros,
+    _T.c.time_created,
+    _T.c.time_expires,
+    _T.c.origin,
+    _T.c.filename,
+    _T.c.custom,
+    _T.c.size,
+    _T.c.blob_backend,
+    _T.c.blob_key,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class BlobRef:
+    """Where a large payload lives: a long-term backend's name and the key within it."""
+
+    backend: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRow:
+    metadata: Metadata
+    payload: bytes | None
+    blob: BlobRef | None
+
+
+def _pk(object_id: ObjectId) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        _T.c.usecase == object_id.usecase,
+        _T.c.scope == str(object_id.scopes),
+        _T.c.key == object_id.key,
+    )
+
+
+def _row_to_metadata(row: Any) -> Metadata:
+    return Metadata(
+        content_type=row.content_type,
+        compression=row.compression,
+        expiration_policy=policy_from_columns(row.expiration_kind, row.expiration_micros),
+        time_created=from_micros(row.time_created),
+        time_expires=None if row.time_expires is None else from_micros(row.time_expires),
+        origin=row.origin,
+        filename=row.filename,
+        size=row.size,
+        custom=json.loads(row.custom) if row.custom else {},
+    )
+
+
+def _blob(row: Any) -> BlobRef | None:
+    if row.blob_key is None:
+        return None
+    return BlobRef(row.blob_backend, row.blob_key)
+
+
+def _values(
+    object_id: ObjectId, meta: Metadata, payload: bytes | None, blob: BlobRef | None
+) -> dict[str, Any]:
+    kind, micros = policy_to_columns(meta.expiration_policy)
+    assert meta.time_created is not None and meta.size is not None
+    return {
+        "usecase": object_id.usecase,
+        "scope": str(object_id.scopes),
+        "key": object_id.key,
+        "content_type": meta.content_type,
+        "compression": meta.compression,
+        "expiration_kind": kind,
+        "expiration_micros": micros,
+        "time_created": to_micros(meta.time_created),
+        "time_expires": None if meta.time_expires is None else to_micros(meta.time_expires),
+        "origin": meta.origin,
+        "filename": meta.filename,
+        "custom": json.dumps(meta.custom, separators=(",", ":")) if meta.custom else None,
+        "size": meta.size,
+        "payload": payload,
+        "blob_backend": None if blob is None else blob.backend,
+        "blob_key": None if blob is None else blob.key,
+    }
+
+
+class SqlStore:
+    """The high-volume tier: object rows with inline payloads or blob references."""
+
+    def __init__(self, url: str, name: str = "sql") -> None:
+        self.url = url
+        self.name = name
+        self._sqlite = url.startswith("sqlite")
+        if self._sqlite:
+            self._prepare_sqlite_path(url)
+            # One writer connection per process: writes queue on the pool instead of
+            # spinning on SQLite's busy handler. Readers share a small pool (WAL mode).
+            self._writer = create_async_engine(url, pool_size=1, max_overflow=0)
+            self._reader = create_async_engine(url, pool_size=4, max_overflow=4)
+            self._tune_sqlite(self._writer, "BEGIN IMMEDIATE")
+            self._tune_sqlite(self._reader, "BEGIN")
+        else:
+            self._writer = create_async_engine(url, pool_size=10, max_overflow=10)
+            self._reader = self._writer
+        self._insert = sqlite.insert if self._sqlite else postgresql.insert
+
+    @staticmethod
+    def _prepare_sqlite_path(url: str) -> None:
+        path = sa.engine.make_url(url).database
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def _tune_sqlite(engine: AsyncEngine, begin: str) -> None:
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take transaction control away from the driver so BEGIN IMMEDIATE is ours.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed transaction survives power loss; NORMAL would not.
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            async with self._writer.begin() as conn:
+                await conn.run_sync(_upgrade_schema)
+        except (OSError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise BackendUnavailable(self.name, f"cannot open {self._safe_url()}: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._writer.dispose()
+        if self._reader is not self._writer:
+            await self._reader.dispose()
+
+    def _safe_url(self) -> str:
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    # --- reads ------------------------------------------------------------------------
+
+    async def get_row(self, object_id: ObjectId, *, with_payload: bool = True) -> ObjectRow | None:
+        columns = [*_META_COLUMNS, _T.c.payload] if with_payload else _META_COLUMNS
+        query = sa.select(*columns).where(_pk(object_id))
+        async with self._guard(), self._reader.connect() as conn:
+            row = (await conn.execute(query)).first()
+        if row is None:
+            return None
+        payload = row.payload if with_payload else None
+        return ObjectRow(_row_to_metadata(row), payload, _blob(row))
+
+    # --- writes -----------------------------------------------------------------------
+
+    async def write(
+        self,
+        object_id: ObjectId,
+        meta: Metadata,
+        *,
+        payload: bytes | None = None,
+        blob: BlobRef | None = None,
+        if_absent: bool = False,
+    ) -> BlobRef | None:
+        """Insert or replace the row; return the blob the previous row referenced."""
+        values = _values(object_id, meta, payload, blob)
+        previous = sa.select(_T.c.blob_backend, _T.c.blob_key, _T.c.time_expires).where(
+            _pk(object_id)
+        )
+        if not self._sqlite:
+            previous = previous.with_for_update()
+        upsert = self._insert(_T).values(**values)
+        update_cols = {k: v for k, v in values.items() if k not in ("usecase", "scope", "key")}
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["usecase", "scope", "key"], set_=update_cols
+        )
+        async with self._guard(), self._writer.begin() as conn:
+            old = (await conn.execute(previous)).first()
+            if old is not None and if_absent:
+                now = to_micros(meta.time_created) if meta.time_created else 0
+                if old.time_expires is None or old.time_expires > now:
+                    raise ObjectExists(str(object_id))
+            await conn.execute(upsert)
+        return None if old is None else _blob(old)
+
+    async def delete(self, object_id: ObjectId) -> tuple[bool, BlobRef | None]:
+        stmt = sa.delete(_T).where(_pk(object_id)).returning(_T.c.blob_backend, _T.c.blob_key)
+        async with self._guard(), self._writer.begin() as conn:
+            row = (await conn.execute(stmt)).first()
+        if row is None:
+            return False, None
+        return True, _blob(row)
+
+    async def set_expiry(self, object_id: ObjectId, time_expires: datetime) -> None:
+        micros = to_micros(time_expires)
+        stmt = (
+            sa.update(_T)
+            .where(_pk(object_id), _T.c.time_expires < micros)
+            .values(time_expires=micros)
+        )
+        async with self._guard(), self._writer.begin() as conn:
+            await conn.execute(stmt)
+
+    async def take_expired(
+        self, now: datetime, limit: int
+    ) -> list[tuple[ObjectId, BlobRef | None]]:
+        """Delete up to ``limit`` expired rows; return them with the blobs they named."""
+        micros = to_micros(now)
+        pick = (
+            sa.select(_T.c.usecase, _T.c.scope, _T.c.key)
+            .where(_T.c.time_expires <= micros)
+            .limit(limit)
+        )
+        taken: list[tuple[ObjectId, BlobRef | None]] = []
+        async with self._guard(), self._writer.begin() as conn:
+            for row in (await conn.execute(pick)).all():
+                object_id = ObjectId(row.usecase, Scopes.parse(row.scope), row.key)
+                stmt = (
+                    sa.delete(_T)
+                    .where(_pk(object_id), _T.c.time_expires <= micros)
+                    .returning(_T.c.blob_backend, _T.c.blob_key)
+                )
+                gone = (await conn.execute(stmt)).first()
+                if gone is not None:
+                    taken.append((object_id, _blob(gone)))
+        return taken
+
+    # --- errors -----------------------------------------------------------------------
+
+    def _guard(self) -> _EngineErrors:
+        return _EngineErrors(self.name)
+
+
+class _EngineErrors:
+    """Turn driver errors into BackendError/BackendUnavailable naming this backend."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or not isinstance(exc, sa.exc.SQLAlchemyError | OSError):
+            return False
+        if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | OSError):
+            raise BackendUnavailable(self.name, str(exc).splitlines()[0]) from exc
+        raise BackendError(self.name, str(exc).splitlines()[0]) from exc
+
+
+def _upgrade_schema(sync_conn: sa.Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.attributes["connection"] = sync_conn
+    command.upgrade(config, "head")
+
+

@@ -1,0 +1,1 @@
+"""The ``blobhouse`` command line."""

@@ -1,0 +1,162 @@
+"""``blobhouse``: run and operate a Blobhouse server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from blobhouse.server.config import CONFIG_FILE_ENV, ConfigError, Settings, load_settings
+
+app = typer.Typer(
+    name="blobhouse",
+    help="Blobhouse: multi-tenant blob storage speaking the objectstore v1 protocol.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="YAML settings file (env vars BLOBHOUSE__*/OS__* win)."),
+]
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
+    try:
+        return load_settings(config, overrides=overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise AssertionError from exc  # unreachable
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default 8888).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    server: Annotated[str, typer.Option(help="granian (default) or uvicorn.")] = "granian",
+) -> None:
+    """Start the HTTP server."""
+    overrides: dict[str, Any] = {}
+    base = _settings(config)
+    if host is not None or port is not None:
+        addr = f"{host or base.host}:{port if port is not None else base.port}"
+        overrides["http_addr"] = addr
+    settings = _settings(config, overrides)
+    from blobhouse.server.app import check_startable
+
+    try:
+        check_startable(settings)
+    except ConfigError as exc:
+        _fail(str(exc))
+    asyncio.run(_prepare_storage(settings))
+
+    # Workers rebuild settings from the environment, so hand them the same inputs.
+    if config is not None:
+        os.environ[CONFIG_FILE_ENV] = str(config.resolve())
+    if overrides:
+        os.environ["BLOBHOUSE__HTTP_ADDR"] = settings.http_addr
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(
+            "blobhouse.server.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_level="warning",
+        )
+        return
+    if server != "granian":
+        _fail(f"unknown server {server!r}; use granian or uvicorn")
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    Server(
+        "blobhouse.server.app:create_app",
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        factory=True,
+        log_level=LogLevels.warning,
+        backlog=1024,
+    ).serve()
+
+
+async def _prepare_storage(settings: Settings) -> None:
+    """Open storage once up front: migrations run, and bad storage fails loudly here."""
+    from blobhouse.backends.registry import build_backend
+
+    try:
+        backend = build_backend(settings.storage)
+        await backend.open()
+        await backend.close()
+    except Exception as exc:
+        _fail(f"cannot open storage: {exc}")
+
+
+@app.command()
+def down(config: ConfigOption = None) -> None:
+    """Mark the server as draining: /ready answers 503 until `blobhouse up`."""
+    marker = _settings(config).resolved_drain_file()
+    if marker is None:
+        _fail("no drain_file is configured for this storage type; set drain_file")
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    typer.echo(f"draining: created {marker}")
+
+
+@app.command()
+def up(config: ConfigOption = None) -> None:
+    """Undo `blobhouse down`: /ready answers 200 again."""
+    marker = _settings(config).resolved_drain_file()
+    if marker is not None and marker.exists():
+        marker.unlink()
+    typer.echo("ready")
+
+
+@app.command()
+def healthcheck(config: ConfigOption = None) -> None:
+    """Exit 0 when the configured server answers /health."""
+    settings = _settings(config)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    url = f"http://{host}:{settings.port}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            ok = response.status == 200
+    except OSError as exc:
+        _fail(f"{url} is not answering: {exc}", code=1)
+        return
+    if not ok:
+        _fail(f"{url} answered {response.status}", code=1)
+    typer.echo("OK")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from blobhouse import __version__
+
+    typer.echo(f"blobhouse {__version__}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

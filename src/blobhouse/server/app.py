@@ -1,0 +1,195 @@
+"""The Blobhouse ASGI application: routing, lifespan, and turning errors into answers.
+
+Runs under granian in production and uvicorn in development (``create_app`` is the
+factory both call). Every error a client can cause is answered with its status and a JSON
+body ``{"detail": ...}`` that says what was wrong; only a genuine server fault is a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from blobhouse.backends.base import BackendError, BackendUnavailable, PayloadTooLarge
+from blobhouse.backends.registry import build_backend
+from blobhouse.core.urls import RouteError, parse_object_route
+from blobhouse.server.config import ConfigError, Settings, load_settings
+from blobhouse.server.http import (
+    ClientDisconnected,
+    HttpError,
+    Receive,
+    Request,
+    Scope,
+    Send,
+    send_bytes,
+    send_json,
+)
+from blobhouse.server.logs import configure_logging
+from blobhouse.server.objects import ObjectHandlers
+from blobhouse.service.storage import StorageService
+
+__all__ = ["BlobhouseApp", "create_app"]
+
+log = logging.getLogger("blobhouse.server")
+
+_NOT_YET = {
+    "objects:batch": "batch requests",
+    "objects:multipart": "multipart uploads",
+    "objects:multipart:parts": "multipart uploads",
+    "objects:multipart:complete": "multipart uploads",
+}
+
+
+def check_startable(settings: Settings) -> None:
+    """Refuse configurations this build cannot honour, before serving anything."""
+    if settings.auth.enforce or settings.auth.keys:
+        raise ConfigError(
+            "token authentication is not available in this build yet; set auth.enforce=false "
+            "(OS__AUTH__ENFORCE=false) and remove auth.keys, and keep the server on a "
+            "trusted network"
+        )
+
+
+class BlobhouseApp:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._settings = settings
+        self.settings: Settings | None = settings
+        self.service: StorageService | None = None
+        self.objects: ObjectHandlers | None = None
+        self.draining = False
+        self._reaper: asyncio.Task[None] | None = None
+        self._startup_lock = asyncio.Lock()
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        async with self._startup_lock:
+            if self.service is not None:
+                return
+            settings = self._settings or load_settings()
+            configure_logging(settings.logging.level, settings.logging.format)
+            check_startable(settings)
+            log.warning(
+                "authentication is OFF: anyone who can reach %s can read, write and delete "
+                "every object. Keep this server on a trusted network.",
+                settings.http_addr,
+            )
+            service = StorageService(build_backend(settings.storage), settings.usecase_policies())
+            await service.open()
+            self.settings = settings
+            self.service = service
+            self.objects = ObjectHandlers(service, settings.limits.max_object_size)
+            if settings.reaper.enabled:
+                self._reaper = asyncio.get_running_loop().create_task(
+                    service.run_reaper(settings.reaper.interval.total_seconds(), settings.reaper.batch)
+                )
+
+    async def shutdown(self) -> None:
+        self.draining = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        if self.service is not None:
+            await self.service.close()
+
+    # --- ASGI -------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.error("startup failed: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        try:
+            await self._route(request, send)
+        except HttpError as exc:
+            await self._answer_error(request, send, exc.status, exc.detail, exc.headers)
+        except PayloadTooLarge as exc:
+            await self._answer_error(
+                request, send, 413, f"request body exceeds the limit of {exc.limit} bytes"
+            )
+        except ClientDisconnected:
+            log.info("client disconnected during %s %s", request.method, request.raw_path)
+        except BackendUnavailable as exc:
+            log.error("%s", exc)
+            await self._answer_error(request, send, 503, str(exc), [("retry-after", "1")])
+        except BackendError as exc:
+            log.exception("backend failure")
+            await self._answer_error(request, send, 500, str(exc))
+        except Exception:
+            log.exception("unhandled error in %s %r", request.method, request.raw_path)
+            await self._answer_error(request, send, 500, "internal server error")
+
+    async def _answer_error(
+        self,
+        request: Request,
+        send: Send,
+        status: int,
+        detail: str,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        with contextlib.suppress(Exception):
+            if request.method == "HEAD":
+                await send_bytes(send, status, headers=headers)
+            else:
+                await send_json(send, status, {"detail": detail}, headers)
+
+    async def _route(self, request: Request, send: Send) -> None:
+        path = request.raw_path
+        if path == b"/health":
+            await send_bytes(send, 200, b"OK", content_type="text/plain")
+            return
+        if path == b"/ready":
+            await self._ready(send)
+            return
+        try:
+            route = parse_object_route(path)
+        except RouteError as exc:
+            raise HttpError(400, f"invalid path: {exc}") from exc
+        if route is None:
+            raise HttpError(404, f"no such endpoint: {request.method} {path.decode('latin-1')}")
+        if route.resource in _NOT_YET:
+            raise HttpError(501, f"{_NOT_YET[route.resource]} are not implemented by this server yet")
+        if self.objects is None:
+            await self.startup()
+        assert self.objects is not None
+        await self.objects.handle(route, request, send)
+
+    async def _ready(self, send: Send) -> None:
+        marker = self.settings.resolved_drain_file() if self.settings else None
+        draining = self.draining or (marker is not None and marker.exists())
+        if draining or self.service is None:
+            await send_bytes(send, 503, b"Shutting down", content_type="text/plain")
+        else:
+            await send_bytes(send, 200, b"OK", content_type="text/plain")
+
+
+def create_app(settings: Settings | None = None, **_: Any) -> BlobhouseApp:
+    """ASGI factory: ``granian --factory blobhouse.server.app:create_app``.
+
+    Without explicit settings they are read at startup from ``BLOBHOUSE_CONFIG_FILE`` and
+    the ``OS__``/``BLOBHOUSE__`` environment, so worker processes agree with their parent.
+    """
+    return BlobhouseApp(settings)

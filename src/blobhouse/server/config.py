@@ -1,0 +1,287 @@
+"""Server settings: defaults < YAML file < ``OS__`` variables < ``BLOBHOUSE__`` variables.
+
+One settings tree serves both names: ``BLOBHOUSE__STORAGE__TYPE`` and the upstream
+``OS__STORAGE__TYPE`` address the same key, so Blobhouse can stand in for the upstream
+server without new configuration. Unknown keys are errors that name the key, never
+silently ignored: a typo in a production config must not fall back to a default.
+
+Pydantic models are used directly rather than pydantic-settings' sources, because two
+prefixes, YAML and JSON-valued variables have to merge into one tree before validation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from blobhouse.core.durations import DurationError, parse_duration
+from blobhouse.core.ids import IdError, validate_usecase
+from blobhouse.service.policy import KindRule, UsecasePolicy
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+ENV_PREFIXES = ("OS__", "BLOBHOUSE__")  # later prefixes win
+CONFIG_FILE_ENV = "BLOBHOUSE_CONFIG_FILE"
+
+
+class ConfigError(Exception):
+    """Settings that cannot be used; the message says which key and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    try:
+        return parse_duration(str(value))
+    except DurationError as exc:
+        raise ValueError(str(exc)) from exc
+
+
+
+
+class MemoryStorage(_Strict):
+    """Objects in process memory; lost on restart. For tests only."""
+
+    type: Literal["memory"]
+
+
+class FilesystemStorage(_Strict):
+    """One file per object under ``path`` (upstream default ``data``)."""
+
+    type: Literal["filesystem"]
+    path: str = "data"
+
+
+class SqlStorage(_Strict):
+    """A SQL database (``sqlite+aiosqlite:///file`` or ``postgresql+asyncpg://...``)."""
+
+    type: Literal["sql"]
+    url: str
+
+
+class TieredStorage(_Strict):
+    """Small objects inline in SQL, large ones in ``long_term``.
+
+    ``path`` is the shorthand of the embedded setup: ``<path>/blobhouse.sqlite3`` for the
+    high-volume tier and ``<path>/objects`` for the long-term tier.
+    """
+
+    type: Literal["tiered"]
+    path: str = "data"
+    high_volume: SqlStorage | None = None
+    long_term: FilesystemStorage | None = None
+    threshold_bytes: int = Field(default=1 << 20, ge=0)
+
+    def resolved_high_volume(self) -> SqlStorage:
+        if self.high_volume is not None:
+            return self.high_volume
+        db = Path(self.path) / "blobhouse.sqlite3"
+        return SqlStorage(type="sql", url=f"sqlite+aiosqlite:///{db}")
+
+    def resolved_long_term(self) -> FilesystemStorage:
+        if self.long_term is not None:
+            return self.long_term
+        return FilesystemStorage(type="filesystem", path=str(Path(self.path) / "objects"))
+
+
+StorageConfig = Annotated[
+    MemoryStorage | FilesystemStorage | SqlStorage | TieredStorage, Field(discriminator="type")
+]
+
+
+class AuthConfig(_Strict):
+    enforce: bool = False
+    keys: dict[str, Any] = Field(default_factory=dict)
+
+
+class KindRuleConfig(_Strict):
+    allowed: bool = True
+    max: timedelta | None = None
+
+    _parse_max = field_validator("max", mode="before")(
+        lambda value: None if value is None else _duration(value)
+    )
+
+
+class ExpirationRules(_Strict):
+    manual: KindRuleConfig = Field(default_factory=KindRuleConfig)
+    ttl: KindRuleConfig = Field(default_factory=KindRuleConfig)
+    tti: KindRuleConfig = Field(default_factory=KindRuleConfig)
+
+
+class UsecaseConfig(_Strict):
+    expiration: ExpirationRules = Field(default_factory=ExpirationRules)
+
+    def policy(self) -> UsecasePolicy:
+        rules = self.expiration
+        return UsecasePolicy(
+            manual=KindRule(rules.manual.allowed, rules.manual.max),
+            ttl=KindRule(rules.ttl.allowed, rules.ttl.max),
+            tti=KindRule(rules.tti.allowed, rules.tti.max),
+        )
+
+
+class LoggingConfig(_Strict):
+    level: Literal["TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "OFF"] = "INFO"
+    format: Literal["auto", "pretty", "simplified", "json"] = "auto"
+
+    _upper = field_validator("level", mode="before")(lambda value: str(value).upper())
+
+
+class ReaperConfig(_Strict):
+    """The background task that deletes expired objects."""
+
+    enabled: bool = True
+    interval: timedelta = timedelta(seconds=60)
+    batch: int = Field(default=1000, ge=1)
+
+    _parse_interval = field_validator("interval", mode="before")(_duration)
+
+
+class LimitsConfig(_Strict):
+    """Request limits; an upload beyond ``max_object_size`` answers 413."""
+
+    max_object_size: int = Field(default=5 << 30, ge=1)
+
+
+class Settings(_Strict):
+    http_addr: str = "127.0.0.1:8888"
+    storage: StorageConfig = Field(default_factory=lambda: TieredStorage(type="tiered"))
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    usecases: dict[str, UsecaseConfig] = Field(default_factory=dict)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    reaper: ReaperConfig = Field(default_factory=ReaperConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    drain_file: str | None = None
+
+    @field_validator("usecases")
+    @classmethod
+    def _valid_usecase_names(cls, value: dict[str, UsecaseConfig]) -> dict[str, UsecaseConfig]:
+        for name in value:
+            try:
+                validate_usecase(name)
+            except IdError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+    @field_validator("http_addr")
+    @classmethod
+    def _valid_addr(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError(f"http_addr must be host:port, got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.http_addr.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.http_addr.rpartition(":")[2])
+
+    def resolved_drain_file(self) -> Path | None:
+        """Where ``blobhouse down`` puts the marker that makes ``/ready`` answer 503."""
+        if self.drain_file is not None:
+            return Path(self.drain_file)
+        storage = self.storage
+        if isinstance(storage, TieredStorage | FilesystemStorage):
+            return Path(storage.path) / "blobhouse.down"
+        return None
+
+    def usecase_policies(self) -> dict[str, UsecasePolicy]:
+        return {name: config.policy() for name, config in self.usecases.items()}
+
+
+# --- loading ------------------------------------------------------------------------
+
+
+def _env_value(raw: str) -> Any:
+    text = raw.strip()
+    if text[:1] in ("[", "{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _env_tree(environ: Mapping[str, str]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for prefix in ENV_PREFIXES:
+        for name, raw in sorted(environ.items()):
+            if not name.startswith(prefix) or name == CONFIG_FILE_ENV:
+                continue
+            path = [part.lower() for part in name[len(prefix) :].split("__")]
+            if not all(path):
+                raise ConfigError(f"environment variable {name}: empty key segment")
+            node = tree
+            for part in path[:-1]:
+                child = node.setdefault(part, {})
+                if not isinstance(child, dict):
+                    raise ConfigError(f"environment variable {name}: {part!r} is not a section")
+                node = child
+            node[path[-1]] = _env_value(raw)
+    return tree
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _format_errors(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function"))
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see the README's config reference)"
+        lines.append(f"  {location or '<root>'}: {message}")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def load_settings(
+    config_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from a YAML file, the environment and explicit overrides."""
+    env = os.environ if environ is None else environ
+    if config_file is None:
+        config_file = env.get(CONFIG_FILE_ENV) or None
+    tree: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            loaded = yaml.safe_load(Path(config_file).read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {config_file} is not valid YAML: {exc}") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {config_file} must hold a mapping at the top level")
+        tree = loaded or {}
+    tree = _merge(tree, _env_tree(env))
+    tree = _merge(tree, overrides or {})
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None

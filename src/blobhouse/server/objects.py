@@ -1,0 +1,141 @@
+"""Handlers for ``/v1/objects/{usecase}/{scopes}/{key}`` (spec §1–§5, §10, §22).
+
+Each handler parses and validates everything before touching storage, in the upstream
+order (path, range, metadata, usecase policy), so a bad request never stores a byte.
+"""
+
+from __future__ import annotations
+
+from blobhouse.backends.base import ObjectExists
+from blobhouse.core.ids import generate_key
+from blobhouse.core.metadata import MetadataError, metadata_from_request_headers, metadata_response_headers
+from blobhouse.core.ranges import RangeError, RangeNotSatisfiable, RangeSpec, parse_range
+from blobhouse.core.urls import ObjectRoute
+from blobhouse.server.http import HttpError, Request, Send, send_bytes, send_json, send_stream
+from blobhouse.service.policy import PolicyViolation
+from blobhouse.service.storage import StorageService
+
+__all__ = ["ObjectHandlers"]
+
+_ACCEPT_RANGES = ("accept-ranges", "bytes")
+
+
+class ObjectHandlers:
+    def __init__(self, service: StorageService, max_object_size: int) -> None:
+        self.service = service
+        self.max_object_size = max_object_size
+
+    async def handle(self, route: ObjectRoute, request: Request, send: Send) -> None:
+        method = request.method
+        if route.key is None:
+            if method != "POST":
+                raise HttpError(
+                    405,
+                    f"{method} is not allowed on a collection; POST inserts with a "
+                    "server-assigned key",
+                    [("allow", "POST")],
+                )
+            self._refuse_resumable(request)
+            await self._insert(route, request, send, generate_key(), created=True)
+            return
+        if method == "PUT":
+            self._refuse_resumable(request)
+            await self._insert(route, request, send, route.key, created=False)
+        elif method == "GET":
+            await self._get(route, request, send)
+        elif method == "HEAD":
+            await self._head(route, send)
+        elif method == "DELETE":
+            self._refuse_resumable(request)
+            await self.service.delete(route.object_id())
+            await send_bytes(send, 204)
+        elif method == "PATCH":
+            raise HttpError(501, "expiry extension (PATCH) is not implemented by this server yet")
+        else:
+            raise HttpError(
+                405,
+                f"{method} is not allowed on an object",
+                [("allow", "GET, HEAD, PUT, DELETE")],
+            )
+
+    @staticmethod
+    def _refuse_resumable(request: Request) -> None:
+        """Resumable uploads (client 0.2.10) are declined so the client falls back cleanly.
+
+        Ignoring the parameter instead would store an empty object (spec §22.6).
+        """
+        upload_type = request.query_param("upload_type")
+        session = request.query_param("session")
+        if upload_type is not None and session is not None:
+            raise HttpError(400, "upload_type and session cannot be combined")
+        if upload_type is not None:
+            if upload_type != "resumable":
+                raise HttpError(400, f"unknown upload_type {upload_type!r}; only 'resumable' exists")
+            raise HttpError(
+                501,
+                "resumable uploads are not supported by this server yet; send an ordinary upload",
+            )
+        if session is not None:
+            raise HttpError(404, "unknown upload session")
+
+    async def _insert(
+        self, route: ObjectRoute, request: Request, send: Send, key: str, *, created: bool
+    ) -> None:
+        try:
+            metadata = metadata_from_request_headers(request.headers)
+            self.service.check_policy(route.usecase, metadata)
+        except (MetadataError, PolicyViolation) as exc:
+            raise HttpError(400, str(exc)) from exc
+        if_none_match = request.header("if-none-match")
+        if_absent = False
+        if if_none_match is not None:
+            if if_none_match.strip() != "*":
+                raise HttpError(400, "only 'If-None-Match: *' (create-only) is supported")
+            if_absent = True
+        object_id = route.object_id(key)
+        try:
+            await self.service.insert(
+                object_id, metadata, request.body(self.max_object_size), if_absent=if_absent
+            )
+        except ObjectExists:
+            raise HttpError(412, f"an object already exists at key {key!r}") from None
+        await send_json(send, 201 if created else 200, {"key": key})
+
+    async def _get(self, route: ObjectRoute, request: Request, send: Send) -> None:
+        spec: RangeSpec | None = None
+        range_header = request.header("range")
+        if range_header is not None:
+            try:
+                spec = parse_range(range_header)
+            except RangeError as exc:
+                raise HttpError(400, str(exc)) from exc
+        try:
+            stored = await self.service.get(route.object_id(), spec)
+        except RangeNotSatisfiable as exc:
+            # 416 only for objects that exist; the backend checks the range against them.
+            raise HttpError(
+                416,
+                str(exc),
+                [("content-range", f"bytes */{exc.total}"), _ACCEPT_RANGES],
+            ) from None
+        if stored is None:
+            raise HttpError(404, "object not found")
+        headers = metadata_response_headers(stored.metadata)
+        headers.append(_ACCEPT_RANGES)
+        if stored.range is not None:
+            headers.append(("content-range", stored.range.content_range()))
+            headers.append(("content-length", str(stored.range.length)))
+            status = 206
+        else:
+            headers.append(("content-length", str(stored.metadata.size or 0)))
+            status = 200
+        await send_stream(send, status, headers, stored.body)
+
+    async def _head(self, route: ObjectRoute, send: Send) -> None:
+        meta = await self.service.head(route.object_id())
+        if meta is None:
+            await send_bytes(send, 404)
+            return
+        headers = metadata_response_headers(meta)
+        headers.append(_ACCEPT_RANGES)
+        await send_bytes(send, 204, headers=headers)
