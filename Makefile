@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-HOST ?= 127.0.0.1
-PORT ?= 8888
+# Optional: `make serve PORT=9000 HOST=0.0.0.0`; otherwise settings (OS__/BLOBHOUSE__ env, defaults) decide.
+HOST ?=
+PORT ?=
 
 .PHONY: serve test lint typecheck check clean
 
@@ -16,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 serve: $(STAMP)
-	$(VENV)/bin/blobhouse serve --host $(HOST) --port $(PORT)
+	$(VENV)/bin/blobhouse serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(CONFIG),--config $(CONFIG))
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --timeout 300

@@ -55,7 +55,7 @@ class PayloadTooLarge(Exception):
         self.limit = limit
 
 
-async def bytes_body(*chunks: bytes) -> Body:  # type: ignore[misc]
+async def bytes_body(*chunks: bytes) -> Body:
     """A body stream over in-memory chunks (tests, small writes)."""
     for chunk in chunks:
         if chunk:
@@ -103,10 +103,10 @@ class Backend(abc.ABC):
 
     name: str = "backend"
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - optional hook
         """Prepare the engine (create directories, run migrations)."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and wait for background work."""
 
     @abc.abstractmethod

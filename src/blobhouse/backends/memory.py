@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from blobhouse.backends.base import Backend, Body, ObjectExists, StoredObject, bytes_body
 from blobhouse.core.ids import ObjectId
@@ -23,7 +23,9 @@ class MemoryBackend(Backend):
         self._objects: dict[ObjectId, tuple[Metadata, bytes]] = {}
         self._lock = asyncio.Lock()
 
-    def _live(self, object_id: ObjectId, now: datetime | None = None) -> tuple[Metadata, bytes] | None:
+    def _live(
+        self, object_id: ObjectId, now: datetime | None = None
+    ) -> tuple[Metadata, bytes] | None:
         entry = self._objects.get(object_id)
         if entry is None:
             return None
@@ -54,9 +56,7 @@ class MemoryBackend(Backend):
         if byte_range is None:
             return StoredObject(meta, bytes_body(payload))
         resolved = byte_range.resolve(len(payload))
-        return StoredObject(
-            meta, bytes_body(payload[resolved.start : resolved.end + 1]), resolved
-        )
+        return StoredObject(meta, bytes_body(payload[resolved.start : resolved.end + 1]), resolved)
 
     async def head(self, object_id: ObjectId) -> Metadata | None:
         entry = self._live(object_id)
@@ -81,6 +81,4 @@ class MemoryBackend(Backend):
 
 
 def _now() -> datetime:
-    from datetime import UTC
-
     return datetime.now(UTC)

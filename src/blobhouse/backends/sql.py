@@ -8,6 +8,10 @@ Writes read the previous row under a row lock (``SELECT ... FOR UPDATE`` on Post
 ``BEGIN IMMEDIATE`` write transaction on SQLite) and replace it in the same transaction,
 so concurrent writers to one key serialise: the last to commit wins and learns exactly
 which blob it replaced, and no blob is orphaned or lost.
+
+Every operation is a plain function over a SQLAlchemy ``Connection``; an engine runner
+decides where it executes (see ``sql_runners``). The schema and statements are SQLAlchemy
+Core, the migrations Alembic, so SQLite and PostgreSQL share both.
 """
 
 from __future__ import annotations
@@ -19,9 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from blobhouse.backends.base import BackendError, BackendUnavailable, ObjectExists
 from blobhouse.backends.records import (
@@ -30,6 +32,7 @@ from blobhouse.backends.records import (
     policy_to_columns,
     to_micros,
 )
+from blobhouse.backends.sql_runners import SqlRunner, runner_for
 from blobhouse.core.ids import ObjectId, Scopes
 from blobhouse.core.metadata import Metadata
 
@@ -150,56 +153,22 @@ class SqlStore:
     def __init__(self, url: str, name: str = "sql") -> None:
         self.url = url
         self.name = name
-        self._sqlite = url.startswith("sqlite")
-        if self._sqlite:
-            self._prepare_sqlite_path(url)
-            # One writer connection per process: writes queue on the pool instead of
-            # spinning on SQLite's busy handler. Readers share a small pool (WAL mode).
-            self._writer = create_async_engine(url, pool_size=1, max_overflow=0)
-            self._reader = create_async_engine(url, pool_size=4, max_overflow=4)
-            self._tune_sqlite(self._writer, "BEGIN IMMEDIATE")
-            self._tune_sqlite(self._reader, "BEGIN")
-        else:
-            self._writer = create_async_engine(url, pool_size=10, max_overflow=10)
-            self._reader = self._writer
+        self._runner: SqlRunner = runner_for(url, name)
+        self._sqlite = self._runner.dialect == "sqlite"
         self._insert = sqlite.insert if self._sqlite else postgresql.insert
-
-    @staticmethod
-    def _prepare_sqlite_path(url: str) -> None:
-        path = sa.engine.make_url(url).database
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-    @staticmethod
-    def _tune_sqlite(engine: AsyncEngine, begin: str) -> None:
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Take transaction control away from the driver so BEGIN IMMEDIATE is ours.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed transaction survives power loss; NORMAL would not.
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql(begin)
 
     # --- lifecycle --------------------------------------------------------------------
 
     async def open(self) -> None:
         try:
-            async with self._writer.begin() as conn:
-                await conn.run_sync(_upgrade_schema)
+            await self._runner.open()
+            await self._runner.write(_upgrade_schema)
         except (OSError, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            await self._runner.close()
             raise BackendUnavailable(self.name, f"cannot open {self._safe_url()}: {exc}") from exc
 
     async def close(self) -> None:
-        await self._writer.dispose()
-        if self._reader is not self._writer:
-            await self._reader.dispose()
+        await self._runner.close()
 
     def _safe_url(self) -> str:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
@@ -209,12 +178,16 @@ class SqlStore:
     async def get_row(self, object_id: ObjectId, *, with_payload: bool = True) -> ObjectRow | None:
         columns = [*_META_COLUMNS, _T.c.payload] if with_payload else _META_COLUMNS
         query = sa.select(*columns).where(_pk(object_id))
-        async with self._guard(), self._reader.connect() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        payload = row.payload if with_payload else None
-        return ObjectRow(_row_to_metadata(row), payload, _blob(row))
+
+        def run(conn: sa.Connection) -> ObjectRow | None:
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            payload = row.payload if with_payload else None
+            return ObjectRow(_row_to_metadata(row), payload, _blob(row))
+
+        async with self._guard():
+            return await self._runner.read(run)
 
     # --- writes -----------------------------------------------------------------------
 
@@ -234,27 +207,37 @@ class SqlStore:
         )
         if not self._sqlite:
             previous = previous.with_for_update()
-        upsert = self._insert(_T).values(**values)
         update_cols = {k: v for k, v in values.items() if k not in ("usecase", "scope", "key")}
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["usecase", "scope", "key"], set_=update_cols
+        upsert = (
+            self._insert(_T)
+            .values(**values)
+            .on_conflict_do_update(index_elements=["usecase", "scope", "key"], set_=update_cols)
         )
-        async with self._guard(), self._writer.begin() as conn:
-            old = (await conn.execute(previous)).first()
-            if old is not None and if_absent:
-                now = to_micros(meta.time_created) if meta.time_created else 0
-                if old.time_expires is None or old.time_expires > now:
-                    raise ObjectExists(str(object_id))
-            await conn.execute(upsert)
-        return None if old is None else _blob(old)
+        now = to_micros(meta.time_created) if meta.time_created else 0
+
+        def run(conn: sa.Connection) -> BlobRef | None:
+            old = conn.execute(previous).first()
+            if (
+                old is not None
+                and if_absent
+                and (old.time_expires is None or old.time_expires > now)
+            ):
+                raise ObjectExists(str(object_id))
+            conn.execute(upsert)
+            return None if old is None else _blob(old)
+
+        async with self._guard():
+            return await self._runner.write(run)
 
     async def delete(self, object_id: ObjectId) -> tuple[bool, BlobRef | None]:
         stmt = sa.delete(_T).where(_pk(object_id)).returning(_T.c.blob_backend, _T.c.blob_key)
-        async with self._guard(), self._writer.begin() as conn:
-            row = (await conn.execute(stmt)).first()
-        if row is None:
-            return False, None
-        return True, _blob(row)
+
+        def run(conn: sa.Connection) -> tuple[bool, BlobRef | None]:
+            row = conn.execute(stmt).first()
+            return (False, None) if row is None else (True, _blob(row))
+
+        async with self._guard():
+            return await self._runner.write(run)
 
     async def set_expiry(self, object_id: ObjectId, time_expires: datetime) -> None:
         micros = to_micros(time_expires)
@@ -263,8 +246,12 @@ class SqlStore:
             .where(_pk(object_id), _T.c.time_expires < micros)
             .values(time_expires=micros)
         )
-        async with self._guard(), self._writer.begin() as conn:
-            await conn.execute(stmt)
+
+        def run(conn: sa.Connection) -> None:
+            conn.execute(stmt)
+
+        async with self._guard():
+            await self._runner.write(run)
 
     async def take_expired(
         self, now: datetime, limit: int
@@ -276,19 +263,23 @@ class SqlStore:
             .where(_T.c.time_expires <= micros)
             .limit(limit)
         )
-        taken: list[tuple[ObjectId, BlobRef | None]] = []
-        async with self._guard(), self._writer.begin() as conn:
-            for row in (await conn.execute(pick)).all():
+
+        def run(conn: sa.Connection) -> list[tuple[ObjectId, BlobRef | None]]:
+            taken: list[tuple[ObjectId, BlobRef | None]] = []
+            for row in conn.execute(pick).all():
                 object_id = ObjectId(row.usecase, Scopes.parse(row.scope), row.key)
                 stmt = (
                     sa.delete(_T)
                     .where(_pk(object_id), _T.c.time_expires <= micros)
                     .returning(_T.c.blob_backend, _T.c.blob_key)
                 )
-                gone = (await conn.execute(stmt)).first()
+                gone = conn.execute(stmt).first()
                 if gone is not None:
                     taken.append((object_id, _blob(gone)))
-        return taken
+            return taken
+
+        async with self._guard():
+            return await self._runner.write(run)
 
     # --- errors -----------------------------------------------------------------------
 
@@ -305,15 +296,16 @@ class _EngineErrors:
     async def __aenter__(self) -> None:
         return None
 
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None or not isinstance(exc, sa.exc.SQLAlchemyError | OSError):
-            return False
+            return
         if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | OSError):
             raise BackendUnavailable(self.name, str(exc).splitlines()[0]) from exc
         raise BackendError(self.name, str(exc).splitlines()[0]) from exc
 
 
 def _upgrade_schema(sync_conn: sa.Connection) -> None:
+    """Bring the schema to the newest Alembic revision, inside the caller's transaction."""
     from alembic import command
     from alembic.config import Config
 
@@ -321,5 +313,3 @@ def _upgrade_schema(sync_conn: sa.Connection) -> None:
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.attributes["connection"] = sync_conn
     command.upgrade(config, "head")
-
-

@@ -40,9 +40,7 @@ def validate_usecase(name: str) -> str:
     if not isinstance(name, str) or not 3 <= len(name) <= 64:
         raise IdError(f"usecase name must be 3-64 characters long, got {name!r}")
     if _USECASE.fullmatch(name) is None:
-        raise IdError(
-            f"usecase name {name!r} may contain only ASCII letters, digits, '_' and '-'"
-        )
+        raise IdError(f"usecase name {name!r} may contain only ASCII letters, digits, '_' and '-'")
     return name
 
 

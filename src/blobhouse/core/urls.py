@@ -40,9 +40,7 @@ def encode_path(path: str) -> str:
     return quote(path, safe=PATH_SAFE)
 
 
-def object_path(
-    usecase: str, scopes: Scopes, key: str | None, resource: str = "objects"
-) -> str:
+def object_path(usecase: str, scopes: Scopes, key: str | None, resource: str = "objects") -> str:
     """The encoded path of an object (or of the collection when ``key`` is None)."""
     base = f"/v1/{resource}/{usecase}/{scopes}/"
     return encode_path(base + (key or ""))

@@ -83,7 +83,9 @@ class BlobhouseApp:
             self.objects = ObjectHandlers(service, settings.limits.max_object_size)
             if settings.reaper.enabled:
                 self._reaper = asyncio.get_running_loop().create_task(
-                    service.run_reaper(settings.reaper.interval.total_seconds(), settings.reaper.batch)
+                    service.run_reaper(
+                        settings.reaper.interval.total_seconds(), settings.reaper.batch
+                    )
                 )
 
     async def shutdown(self) -> None:
@@ -171,7 +173,9 @@ class BlobhouseApp:
         if route is None:
             raise HttpError(404, f"no such endpoint: {request.method} {path.decode('latin-1')}")
         if route.resource in _NOT_YET:
-            raise HttpError(501, f"{_NOT_YET[route.resource]} are not implemented by this server yet")
+            raise HttpError(
+                501, f"{_NOT_YET[route.resource]} are not implemented by this server yet"
+            )
         if self.objects is None:
             await self.startup()
         assert self.objects is not None

@@ -50,8 +50,6 @@ def _duration(value: Any) -> timedelta:
         raise ValueError(str(exc)) from exc
 
 
-
-
 class MemoryStorage(_Strict):
     """Objects in process memory; lost on restart. For tests only."""
 
@@ -251,7 +249,9 @@ def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
 def _format_errors(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function"))
+        location = ".".join(
+            str(part) for part in item["loc"] if not str(part).startswith("function")
+        )
         message = item["msg"]
         if item["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see the README's config reference)"
@@ -268,7 +268,8 @@ def load_settings(
     env = os.environ if environ is None else environ
     if config_file is None:
         config_file = env.get(CONFIG_FILE_ENV) or None
-    tree: dict[str, Any] = {}
+    # A storage section without a type (say only OS__STORAGE__PATH) means the default.
+    tree: dict[str, Any] = {"storage": {"type": "tiered"}}
     if config_file is not None:
         try:
             loaded = yaml.safe_load(Path(config_file).read_text())
@@ -278,7 +279,7 @@ def load_settings(
             raise ConfigError(f"config file {config_file} is not valid YAML: {exc}") from exc
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {config_file} must hold a mapping at the top level")
-        tree = loaded or {}
+        tree = _merge(tree, loaded or {})
     tree = _merge(tree, _env_tree(env))
     tree = _merge(tree, overrides or {})
     try:

@@ -162,9 +162,7 @@ async def send_stream(
                 second = await anext(iterator)
             except StopAsyncIteration:
                 pass
-        await send(
-            {"type": "http.response.start", "status": status, "headers": _headers(headers)}
-        )
+        await send({"type": "http.response.start", "status": status, "headers": _headers(headers)})
         if second is None:
             await send({"type": "http.response.body", "body": first, "more_body": False})
             return

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from blobhouse.backends.base import ObjectExists
 from blobhouse.core.ids import generate_key
-from blobhouse.core.metadata import MetadataError, metadata_from_request_headers, metadata_response_headers
+from blobhouse.core.metadata import (
+    MetadataError,
+    metadata_from_request_headers,
+    metadata_response_headers,
+)
 from blobhouse.core.ranges import RangeError, RangeNotSatisfiable, RangeSpec, parse_range
 from blobhouse.core.urls import ObjectRoute
 from blobhouse.server.http import HttpError, Request, Send, send_bytes, send_json, send_stream
@@ -70,7 +74,9 @@ class ObjectHandlers:
             raise HttpError(400, "upload_type and session cannot be combined")
         if upload_type is not None:
             if upload_type != "resumable":
-                raise HttpError(400, f"unknown upload_type {upload_type!r}; only 'resumable' exists")
+                raise HttpError(
+                    400, f"unknown upload_type {upload_type!r}; only 'resumable' exists"
+                )
             raise HttpError(
                 501,
                 "resumable uploads are not supported by this server yet; send an ordinary upload",
