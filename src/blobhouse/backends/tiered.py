@@ -99,25 +99,49 @@ class TieredBackend(Backend):
         if exhausted:
             payload = b"".join(head)
             stored = replace(metadata, size=len(payload))
-            replaced = await self.high_volume.write(
-                object_id, stored, payload=payload, if_absent=if_absent
-            )
-            self._forget(replaced)
+            await self._commit(object_id, stored, payload=payload, if_absent=if_absent)
             return stored
 
         if if_absent and await self._is_live(object_id, metadata):
             raise ObjectExists(str(object_id))
         blob = self._new_blob(object_id)
         stored = await self.long_term.put(self._blob_id(blob), metadata, _chain(head, iterator))
-        try:
-            replaced = await self.high_volume.write(
-                object_id, stored, blob=blob, if_absent=if_absent
-            )
-        except BaseException:
-            await asyncio.shield(self._delete_blob(blob))
-            raise
-        self._forget(replaced)
+        await self._commit(object_id, stored, blob=blob, if_absent=if_absent)
         return stored
+
+    async def _commit(
+        self,
+        object_id: ObjectId,
+        stored: Metadata,
+        *,
+        payload: bytes | None = None,
+        blob: BlobRef | None = None,
+        if_absent: bool,
+    ) -> None:
+        """Commit the row, then clean up; runs to the end even if the caller is cancelled.
+
+        A cancelled request must not leave a row pointing at a blob it then deleted, nor
+        forget the blob a committed row just replaced.
+        """
+
+        async def commit() -> None:
+            try:
+                replaced = await self.high_volume.write(
+                    object_id, stored, payload=payload, blob=blob, if_absent=if_absent
+                )
+            except BaseException:
+                if blob is not None:
+                    await self._delete_blob(blob)
+                raise
+            self._forget(replaced)
+
+        task = asyncio.get_running_loop().create_task(commit())
+        self._cleanup_tasks_hold(task)
+        await asyncio.shield(task)
+
+    def _cleanup_tasks_hold(self, task: asyncio.Task[None]) -> None:
+        self._cleanup.add(task)
+        task.add_done_callback(self._cleanup.discard)
 
     async def _is_live(self, object_id: ObjectId, metadata: Metadata) -> bool:
         row = await self.high_volume.get_row(object_id, with_payload=False)
