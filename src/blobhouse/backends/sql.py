@@ -17,6 +17,7 @@ Core, the migrations Alembic, so SQLite and PostgreSQL share both.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -94,32 +95,71 @@ class ObjectRow:
     blob: BlobRef | None
 
 
-def _pk(object_id: ObjectId) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        _T.c.usecase == object_id.usecase,
-        _T.c.scope == str(object_id.scopes),
-        _T.c.key == object_id.key,
+def _pk_params(object_id: ObjectId) -> dict[str, str]:
+    return {
+        "pk_usecase": object_id.usecase,
+        "pk_scope": str(object_id.scopes),
+        "pk_key": object_id.key,
+    }
+
+
+# Statements are built once with bind parameters: building a SQLAlchemy expression per
+# request cost more than executing it (profiled on the GET path).
+_WHERE_PK = sa.and_(
+    _T.c.usecase == sa.bindparam("pk_usecase"),
+    _T.c.scope == sa.bindparam("pk_scope"),
+    _T.c.key == sa.bindparam("pk_key"),
+)
+_SELECT_ROW = sa.select(*_META_COLUMNS, _T.c.payload).where(_WHERE_PK)
+_SELECT_META = sa.select(*_META_COLUMNS).where(_WHERE_PK)
+_SELECT_PREVIOUS = sa.select(_T.c.blob_backend, _T.c.blob_key, _T.c.time_expires).where(_WHERE_PK)
+_DELETE_ROW = sa.delete(_T).where(_WHERE_PK).returning(_T.c.blob_backend, _T.c.blob_key)
+_BUMP_EXPIRY = (
+    sa.update(_T)
+    .where(_WHERE_PK, _T.c.time_expires < sa.bindparam("new_expires"))
+    .values(time_expires=sa.bindparam("new_expires"))
+)
+_PICK_EXPIRED = (
+    sa.select(_T.c.usecase, _T.c.scope, _T.c.key)
+    .where(_T.c.time_expires <= sa.bindparam("now"))
+    .limit(sa.bindparam("limit"))
+)
+_DELETE_EXPIRED = (
+    sa.delete(_T)
+    .where(_WHERE_PK, _T.c.time_expires <= sa.bindparam("now"))
+    .returning(_T.c.blob_backend, _T.c.blob_key)
+)
+_VALUE_COLUMNS = [c.name for c in _T.columns]
+
+
+def _upsert(insert: Any) -> Any:
+    stmt = insert(_T).values({name: sa.bindparam(name) for name in _VALUE_COLUMNS})
+    return stmt.on_conflict_do_update(
+        index_elements=["usecase", "scope", "key"],
+        set_={name: stmt.excluded[name] for name in _VALUE_COLUMNS[3:]},
     )
 
 
-def _row_to_metadata(row: Any) -> Metadata:
+def _row_to_metadata(row: Mapping[Any, Any]) -> Metadata:
+    expires = row["time_expires"]
+    custom = row["custom"]
     return Metadata(
-        content_type=row.content_type,
-        compression=row.compression,
-        expiration_policy=policy_from_columns(row.expiration_kind, row.expiration_micros),
-        time_created=from_micros(row.time_created),
-        time_expires=None if row.time_expires is None else from_micros(row.time_expires),
-        origin=row.origin,
-        filename=row.filename,
-        size=row.size,
-        custom=json.loads(row.custom) if row.custom else {},
+        content_type=row["content_type"],
+        compression=row["compression"],
+        expiration_policy=policy_from_columns(row["expiration_kind"], row["expiration_micros"]),
+        time_created=from_micros(row["time_created"]),
+        time_expires=None if expires is None else from_micros(expires),
+        origin=row["origin"],
+        filename=row["filename"],
+        size=row["size"],
+        custom=json.loads(custom) if custom else {},
     )
 
 
-def _blob(row: Any) -> BlobRef | None:
-    if row.blob_key is None:
+def _blob(row: Mapping[Any, Any]) -> BlobRef | None:
+    if row["blob_key"] is None:
         return None
-    return BlobRef(row.blob_backend, row.blob_key)
+    return BlobRef(row["blob_backend"], row["blob_key"])
 
 
 def _values(
@@ -155,7 +195,9 @@ class SqlStore:
         self.name = name
         self._runner: SqlRunner = runner_for(url, name)
         self._sqlite = self._runner.dialect == "sqlite"
-        self._insert = sqlite.insert if self._sqlite else postgresql.insert
+        self._upsert = _upsert(sqlite.insert if self._sqlite else postgresql.insert)
+        # PostgreSQL locks the previous row; SQLite's BEGIN IMMEDIATE already serialises.
+        self._previous = _SELECT_PREVIOUS if self._sqlite else _SELECT_PREVIOUS.with_for_update()
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -176,18 +218,13 @@ class SqlStore:
     # --- reads ------------------------------------------------------------------------
 
     async def get_row(self, object_id: ObjectId, *, with_payload: bool = True) -> ObjectRow | None:
-        columns = [*_META_COLUMNS, _T.c.payload] if with_payload else _META_COLUMNS
-        query = sa.select(*columns).where(_pk(object_id))
-
-        def run(conn: sa.Connection) -> ObjectRow | None:
-            row = conn.execute(query).first()
-            if row is None:
-                return None
-            payload = row.payload if with_payload else None
-            return ObjectRow(_row_to_metadata(row), payload, _blob(row))
-
+        query = _SELECT_ROW if with_payload else _SELECT_META
         async with self._guard():
-            return await self._runner.read(run)
+            row = await self._runner.read_one(query, _pk_params(object_id))
+        if row is None:
+            return None
+        payload = row["payload"] if with_payload else None
+        return ObjectRow(_row_to_metadata(row), payload, _blob(row))
 
     # --- writes -----------------------------------------------------------------------
 
@@ -202,53 +239,40 @@ class SqlStore:
     ) -> BlobRef | None:
         """Insert or replace the row; return the blob the previous row referenced."""
         values = _values(object_id, meta, payload, blob)
-        previous = sa.select(_T.c.blob_backend, _T.c.blob_key, _T.c.time_expires).where(
-            _pk(object_id)
-        )
-        if not self._sqlite:
-            previous = previous.with_for_update()
-        update_cols = {k: v for k, v in values.items() if k not in ("usecase", "scope", "key")}
-        upsert = (
-            self._insert(_T)
-            .values(**values)
-            .on_conflict_do_update(index_elements=["usecase", "scope", "key"], set_=update_cols)
-        )
-        now = to_micros(meta.time_created) if meta.time_created else 0
+        key = _pk_params(object_id)
+        now = values["time_created"]
+        previous, upsert = self._previous, self._upsert
 
         def run(conn: sa.Connection) -> BlobRef | None:
-            old = conn.execute(previous).first()
-            if (
-                old is not None
-                and if_absent
-                and (old.time_expires is None or old.time_expires > now)
-            ):
+            old = conn.execute(previous, key).first()
+            if old is None:
+                conn.execute(upsert, values)
+                return None
+            old_row = old._mapping
+            expires = old_row["time_expires"]
+            if if_absent and (expires is None or expires > now):
                 raise ObjectExists(str(object_id))
-            conn.execute(upsert)
-            return None if old is None else _blob(old)
+            conn.execute(upsert, values)
+            return _blob(old_row)
 
         async with self._guard():
             return await self._runner.write(run)
 
     async def delete(self, object_id: ObjectId) -> tuple[bool, BlobRef | None]:
-        stmt = sa.delete(_T).where(_pk(object_id)).returning(_T.c.blob_backend, _T.c.blob_key)
+        key = _pk_params(object_id)
 
         def run(conn: sa.Connection) -> tuple[bool, BlobRef | None]:
-            row = conn.execute(stmt).first()
-            return (False, None) if row is None else (True, _blob(row))
+            row = conn.execute(_DELETE_ROW, key).first()
+            return (False, None) if row is None else (True, _blob(row._mapping))
 
         async with self._guard():
             return await self._runner.write(run)
 
     async def set_expiry(self, object_id: ObjectId, time_expires: datetime) -> None:
-        micros = to_micros(time_expires)
-        stmt = (
-            sa.update(_T)
-            .where(_pk(object_id), _T.c.time_expires < micros)
-            .values(time_expires=micros)
-        )
+        params = {**_pk_params(object_id), "new_expires": to_micros(time_expires)}
 
         def run(conn: sa.Connection) -> None:
-            conn.execute(stmt)
+            conn.execute(_BUMP_EXPIRY, params)
 
         async with self._guard():
             await self._runner.write(run)
@@ -258,24 +282,20 @@ class SqlStore:
     ) -> list[tuple[ObjectId, BlobRef | None]]:
         """Delete up to ``limit`` expired rows; return them with the blobs they named."""
         micros = to_micros(now)
-        pick = (
-            sa.select(_T.c.usecase, _T.c.scope, _T.c.key)
-            .where(_T.c.time_expires <= micros)
-            .limit(limit)
-        )
 
         def run(conn: sa.Connection) -> list[tuple[ObjectId, BlobRef | None]]:
             taken: list[tuple[ObjectId, BlobRef | None]] = []
-            for row in conn.execute(pick).all():
-                object_id = ObjectId(row.usecase, Scopes.parse(row.scope), row.key)
-                stmt = (
-                    sa.delete(_T)
-                    .where(_pk(object_id), _T.c.time_expires <= micros)
-                    .returning(_T.c.blob_backend, _T.c.blob_key)
-                )
-                gone = conn.execute(stmt).first()
+            for row in conn.execute(_PICK_EXPIRED, {"now": micros, "limit": limit}).all():
+                params = {
+                    "pk_usecase": row.usecase,
+                    "pk_scope": row.scope,
+                    "pk_key": row.key,
+                    "now": micros,
+                }
+                gone = conn.execute(_DELETE_EXPIRED, params).first()
                 if gone is not None:
-                    taken.append((object_id, _blob(gone)))
+                    object_id = ObjectId(row.usecase, Scopes.parse(row.scope), row.key)
+                    taken.append((object_id, _blob(gone._mapping)))
             return taken
 
         async with self._guard():

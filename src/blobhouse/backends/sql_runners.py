@@ -22,19 +22,22 @@ import asyncio
 import contextlib
 import logging
 import queue
+import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 __all__ = ["SqlRunner", "SqliteRunner", "runner_for"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+_SQLITE_DIALECT = sqlite_dialect.dialect(paramstyle="qmark")
 _MAX_GROUP = 128
 _BUSY_TIMEOUT_MS = 30_000
 _READ_BUSY_TIMEOUT_MS = 5_000
@@ -47,7 +50,9 @@ class SqlRunner(Protocol):
 
     async def close(self) -> None: ...
 
-    async def read(self, fn: Callable[[sa.Connection], T]) -> T: ...
+    async def read_one(
+        self, stmt: sa.Executable, params: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None: ...
 
     async def write(self, fn: Callable[[sa.Connection], T]) -> T: ...
 
@@ -84,6 +89,8 @@ class SqliteRunner:
         self._reader: sa.Connection | None = None
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._raw: sqlite3.Connection | None = None
+        self._compiled: dict[sa.Executable, tuple[str, list[str], list[str]]] = {}
 
     def _make_engine(self) -> sa.Engine:
         if self.path and self.path != ":memory:":
@@ -117,6 +124,7 @@ class SqliteRunner:
         reader.exec_driver_sql(f"PRAGMA busy_timeout={_READ_BUSY_TIMEOUT_MS}")
         self._engine = engine
         self._reader = reader
+        self._raw = reader.connection.dbapi_connection  # type: ignore[assignment]
         self._queue = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._writer_loop, args=(engine,), name=f"{self.name}-writer", daemon=True
@@ -134,12 +142,36 @@ class SqliteRunner:
         self._engine.dispose()
         self._engine = None
         self._reader = None
+        self._raw = None
         self._thread = None
 
-    async def read(self, fn: Callable[[sa.Connection], T]) -> T:
-        if self._reader is None:
+    async def read_one(
+        self, stmt: sa.Executable, params: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """One row as a mapping, read inline on the event loop through the DB-API.
+
+        The statement is compiled by SQLAlchemy once and cached; executing the SQL text
+        directly skips ~15 µs of result-object machinery per lookup.
+        """
+        if self._raw is None:
             raise sa.exc.InterfaceError("read", None, Exception(f"{self.name} is not open"))
-        return fn(self._reader)
+        compiled = self._compiled.get(stmt)
+        if compiled is None:
+            compiled = self._compile(stmt)
+        sql, names, columns = compiled
+        try:
+            values = self._raw.execute(sql, [params[name] for name in names]).fetchone()
+        except sqlite3.Error as exc:
+            raise sa.exc.OperationalError(sql, None, exc) from exc
+        return None if values is None else dict(zip(columns, values, strict=True))
+
+    def _compile(self, stmt: sa.Executable) -> tuple[str, list[str], list[str]]:
+        compiled = stmt.compile(dialect=_SQLITE_DIALECT)  # type: ignore[attr-defined]
+        names = list(compiled.positiontup or [])
+        columns = [column[0] for column in compiled._result_columns]
+        entry = (str(compiled), names, columns)
+        self._compiled[stmt] = entry
+        return entry
 
     async def write(self, fn: Callable[[sa.Connection], T]) -> T:
         if self._engine is None:
