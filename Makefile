@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# The embedded development server: no keys, so token auth is off (it warns loudly).
+# Production: configure auth.keys and leave enforcement on (see README).
+serve: export OS__AUTH__ENFORCE ?= false
 serve: $(STAMP)
 	$(VENV)/bin/blobhouse serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(CONFIG),--config $(CONFIG))
 

@@ -19,7 +19,7 @@ def test_defaults_are_the_embedded_tiered_setup_on_port_8888() -> None:
     assert isinstance(settings.storage, TieredStorage)
     assert settings.storage.resolved_high_volume().url == "sqlite+aiosqlite:///data/blobhouse.sqlite3"
     assert settings.storage.resolved_long_term().path == "data/objects"
-    assert settings.auth.enforce is False
+    assert settings.auth.enforce is True  # as upstream; `make serve` turns it off for development
 
 
 def test_upstream_os_variables_configure_a_filesystem_server() -> None:

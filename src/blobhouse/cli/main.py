@@ -147,6 +147,104 @@ def healthcheck(config: ConfigOption = None) -> None:
     typer.echo("OK")
 
 
+keys_app = typer.Typer(help="Manage Ed25519 signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    kid: Annotated[
+        str, typer.Option(help="Key id; names the files <kid>.private.pem/.public.pem.")
+    ],
+    out: Annotated[Path, typer.Option(help="Directory to write the PEM files to.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+) -> None:
+    """Create an Ed25519 key pair: the private key signs tokens, the public one verifies."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    private_path = out / f"{kid}.private.pem"
+    public_path = out / f"{kid}.public.pem"
+    for path in (private_path, public_path):
+        if path.exists() and not force:
+            _fail(f"{path} exists; pass --force to overwrite it")
+    key = Ed25519PrivateKey.generate()
+    out.mkdir(parents=True, exist_ok=True)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(private_pem)
+    public_path.write_bytes(public_pem)
+    typer.echo(f"private key: {private_path} (keep secret; mode 600)")
+    typer.echo(f"public key:  {public_path} (list it under auth.keys.{kid}.key_files)")
+
+
+_PERMISSION_NAMES = {"read": "object.read", "write": "object.write", "delete": "object.delete"}
+
+
+@app.command()
+def token(
+    key: Annotated[Path, typer.Option(help="Ed25519 private key (PEM).")],
+    kid: Annotated[str, typer.Option(help="Key id the server knows the public key by.")],
+    usecase: Annotated[str, typer.Option(help="Usecase the token is for.")],
+    scope: Annotated[
+        list[str] | None, typer.Option(help="name=value (repeatable; value * = any).")
+    ] = None,
+    permissions: Annotated[str, typer.Option(help="Comma list of read,write,delete.")] = "read",
+    ttl: Annotated[str, typer.Option(help="Validity, e.g. 10m, 1h, 7d.")] = "10m",
+) -> None:
+    """Mint a token (EdDSA JWT) for one usecase and scope; prints it to stdout."""
+    import time
+
+    import jwt
+
+    from blobhouse.core.durations import DurationError, parse_duration
+    from blobhouse.core.ids import IdError, validate_usecase
+    from blobhouse.core.permissions import USECASE_CLAIM
+
+    try:
+        validate_usecase(usecase)
+        validity = parse_duration(ttl)
+    except (IdError, DurationError) as exc:
+        _fail(str(exc))
+        return
+    res: dict[str, str] = {USECASE_CLAIM: usecase}
+    for item in scope or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            _fail(f"--scope {item!r} must look like name=value")
+        res[name] = value
+    granted = []
+    for name in filter(None, (p.strip() for p in permissions.split(","))):
+        full = _PERMISSION_NAMES.get(name, name)
+        if full not in _PERMISSION_NAMES.values():
+            _fail(f"unknown permission {name!r}; use read, write, delete")
+        granted.append(full)
+    try:
+        secret = key.read_text()
+    except OSError as exc:
+        _fail(f"cannot read {key}: {exc}")
+        return
+    claims = {
+        "res": res,
+        "permissions": granted,
+        "exp": int(time.time() + validity.total_seconds()),
+    }
+    try:
+        encoded = jwt.encode(claims, secret, algorithm="EdDSA", headers={"kid": kid})
+    except (ValueError, TypeError, jwt.PyJWTError) as exc:
+        _fail(f"{key} is not an Ed25519 private key: {exc}")
+        return
+    typer.echo(encoded)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

@@ -15,6 +15,7 @@ from typing import Any
 from blobhouse.backends.base import BackendError, BackendUnavailable, PayloadTooLarge
 from blobhouse.backends.registry import build_backend
 from blobhouse.core.urls import RouteError, parse_object_route
+from blobhouse.server.auth import Authenticator, KeyDirectory, KeyError_
 from blobhouse.server.config import ConfigError, Settings, load_settings
 from blobhouse.server.http import (
     ClientDisconnected,
@@ -42,14 +43,19 @@ _NOT_YET = {
 }
 
 
-def check_startable(settings: Settings) -> None:
-    """Refuse configurations this build cannot honour, before serving anything."""
-    if settings.auth.enforce or settings.auth.keys:
+def check_startable(settings: Settings) -> Authenticator:
+    """Refuse configurations that cannot be served safely; return the authenticator."""
+    if settings.auth.enforce and not settings.auth.keys:
         raise ConfigError(
-            "token authentication is not available in this build yet; set auth.enforce=false "
-            "(OS__AUTH__ENFORCE=false) and remove auth.keys, and keep the server on a "
-            "trusted network"
+            "auth.enforce is true but no auth.keys are configured: every request would be "
+            "refused. Configure keys (see README, 'Production'), or for a trusted network "
+            "only set auth.enforce=false (OS__AUTH__ENFORCE=false)"
         )
+    try:
+        keys = KeyDirectory.from_config(settings.auth.keys)
+    except KeyError_ as exc:
+        raise ConfigError(str(exc)) from exc
+    return Authenticator(keys, enforce=settings.auth.enforce)
 
 
 class BlobhouseApp:
@@ -58,6 +64,7 @@ class BlobhouseApp:
         self.settings: Settings | None = settings
         self.service: StorageService | None = None
         self.objects: ObjectHandlers | None = None
+        self.auth = Authenticator(KeyDirectory({}), enforce=False)
         self.draining = False
         self._reaper: asyncio.Task[None] | None = None
         self._startup_lock = asyncio.Lock()
@@ -70,12 +77,13 @@ class BlobhouseApp:
                 return
             settings = self._settings or load_settings()
             configure_logging(settings.logging.level, settings.logging.format)
-            check_startable(settings)
-            log.warning(
-                "authentication is OFF: anyone who can reach %s can read, write and delete "
-                "every object. Keep this server on a trusted network.",
-                settings.http_addr,
-            )
+            self.auth = check_startable(settings)
+            if not settings.auth.enforce:
+                log.warning(
+                    "AUTHENTICATION IS NOT ENFORCED: anyone who can reach %s can read, write "
+                    "and delete every object. Keep this server on a trusted network.",
+                    settings.http_addr,
+                )
             service = StorageService(build_backend(settings.storage), settings.usecase_policies())
             await service.open()
             self.settings = settings
@@ -166,20 +174,23 @@ class BlobhouseApp:
         if path == b"/ready":
             await self._ready(send)
             return
+        if self.objects is None:
+            await self.startup()
+        assert self.objects is not None
+        # Authentication comes first, as upstream: a request without a token is a 400 even
+        # when its path is also wrong, and nothing about the path leaks to a stranger.
+        access = self.auth.authenticate(request) if path.startswith(b"/v1/") else None
         try:
             route = parse_object_route(path)
         except RouteError as exc:
             raise HttpError(400, f"invalid path: {exc}") from exc
-        if route is None:
+        if route is None or access is None:
             raise HttpError(404, f"no such endpoint: {request.method} {path.decode('latin-1')}")
         if route.resource in _NOT_YET:
             raise HttpError(
                 501, f"{_NOT_YET[route.resource]} are not implemented by this server yet"
             )
-        if self.objects is None:
-            await self.startup()
-        assert self.objects is not None
-        await self.objects.handle(route, request, send)
+        await self.objects.handle(route, request, send, access)
 
     async def _ready(self, send: Send) -> None:
         marker = self.settings.resolved_drain_file() if self.settings else None

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from blobhouse.core.durations import DurationError, parse_duration
 from blobhouse.core.ids import IdError, validate_usecase
+from blobhouse.core.permissions import Permission
 from blobhouse.service.policy import KindRule, UsecasePolicy
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -100,9 +101,19 @@ StorageConfig = Annotated[
 ]
 
 
+class KeyConfig(_Strict):
+    """One key id: its Ed25519 public key files (several during rotation) and the most any
+    token signed with it may do."""
+
+    key_files: list[str] = Field(min_length=1)
+    max_permissions: list[Permission] = Field(default_factory=list)
+
+
 class AuthConfig(_Strict):
-    enforce: bool = False
-    keys: dict[str, Any] = Field(default_factory=dict)
+    """Token auth. On by default: with ``enforce`` and no keys the server refuses to start."""
+
+    enforce: bool = True
+    keys: dict[str, KeyConfig] = Field(default_factory=dict)
 
 
 class KindRuleConfig(_Strict):
@@ -208,13 +219,95 @@ class Settings(_Strict):
 
 
 def _env_value(raw: str) -> Any:
+    """JSON or figment's inline syntax (``{kid={key_files=["a.pem"]}}``) for maps and lists."""
     text = raw.strip()
     if text[:1] in ("[", "{"):
         try:
             return json.loads(text)
         except json.JSONDecodeError:
+            pass
+        try:
+            return _InlineParser(text).parse()
+        except ValueError:
             return raw
     return raw
+
+
+class _InlineParser:
+    """The figment inline form upstream deployments use in ``OS__`` variables."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def parse(self) -> Any:
+        value = self._value()
+        self._space()
+        if self.pos != len(self.text):
+            raise ValueError(f"unexpected text at {self.pos}")
+        return value
+
+    def _space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def _peek(self) -> str:
+        self._space()
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def _expect(self, char: str) -> None:
+        if self._peek() != char:
+            raise ValueError(f"expected {char!r} at {self.pos}")
+        self.pos += 1
+
+    def _value(self) -> Any:
+        char = self._peek()
+        if char == "{":
+            return self._items("{", "}", keyed=True)
+        if char == "[":
+            return self._items("[", "]", keyed=False)
+        if char in ('"', "'"):
+            return self._quoted(char)
+        return self._bare()
+
+    def _items(self, open_: str, close: str, *, keyed: bool) -> Any:
+        self._expect(open_)
+        mapping: dict[str, Any] = {}
+        items: list[Any] = []
+        while self._peek() != close:
+            if keyed:
+                key = self._quoted(self._peek()) if self._peek() in "\"'" else self._bare("=")
+                self._expect("=")
+                mapping[str(key)] = self._value()
+            else:
+                items.append(self._value())
+            if self._peek() == ",":
+                self.pos += 1
+            elif self._peek() != close:
+                raise ValueError(f"expected ',' or {close!r} at {self.pos}")
+        self.pos += 1
+        return mapping if keyed else items
+
+    def _quoted(self, quote_char: str) -> str:
+        self._expect(quote_char)
+        out = []
+        while self.pos < len(self.text) and self.text[self.pos] != quote_char:
+            if self.text[self.pos] == "\\" and self.pos + 1 < len(self.text):
+                self.pos += 1
+            out.append(self.text[self.pos])
+            self.pos += 1
+        self._expect(quote_char)
+        return "".join(out)
+
+    def _bare(self, stops: str = ",]}") -> str:
+        self._space()
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] not in stops + "=":
+            self.pos += 1
+        token = self.text[start : self.pos].strip()
+        if not token:
+            raise ValueError(f"empty value at {start}")
+        return token
 
 
 def _env_tree(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -13,8 +13,11 @@ from blobhouse.core.metadata import (
     metadata_from_request_headers,
     metadata_response_headers,
 )
+from blobhouse.core.permissions import Permission
 from blobhouse.core.ranges import RangeError, RangeNotSatisfiable, RangeSpec, parse_range
 from blobhouse.core.urls import ObjectRoute
+from blobhouse.server.auth import Access
+from blobhouse.server.compression import accepts_zstd, decompress_stream
 from blobhouse.server.http import HttpError, Request, Send, send_bytes, send_json, send_stream
 from blobhouse.service.policy import PolicyViolation
 from blobhouse.service.storage import StorageService
@@ -29,7 +32,9 @@ class ObjectHandlers:
         self.service = service
         self.max_object_size = max_object_size
 
-    async def handle(self, route: ObjectRoute, request: Request, send: Send) -> None:
+    async def handle(
+        self, route: ObjectRoute, request: Request, send: Send, access: Access
+    ) -> None:
         method = request.method
         if route.key is None:
             if method != "POST":
@@ -40,17 +45,19 @@ class ObjectHandlers:
                     [("allow", "POST")],
                 )
             self._refuse_resumable(request)
-            await self._insert(route, request, send, generate_key(), created=True)
+            await self._insert(route, request, send, access, generate_key(), created=True)
             return
         if method == "PUT":
             self._refuse_resumable(request)
-            await self._insert(route, request, send, route.key, created=False)
+            await self._insert(route, request, send, access, route.key, created=False)
         elif method == "GET":
-            await self._get(route, request, send)
+            await self._get(route, request, send, access)
         elif method == "HEAD":
+            access.require(Permission.OBJECT_READ, route.usecase, route.scopes, method)
             await self._head(route, send)
         elif method == "DELETE":
             self._refuse_resumable(request)
+            access.require(Permission.OBJECT_DELETE, route.usecase, route.scopes, method)
             await self.service.delete(route.object_id())
             await send_bytes(send, 204)
         elif method == "PATCH":
@@ -85,13 +92,30 @@ class ObjectHandlers:
             raise HttpError(404, "unknown upload session")
 
     async def _insert(
-        self, route: ObjectRoute, request: Request, send: Send, key: str, *, created: bool
+        self,
+        route: ObjectRoute,
+        request: Request,
+        send: Send,
+        access: Access,
+        key: str,
+        *,
+        created: bool,
     ) -> None:
         try:
             metadata = metadata_from_request_headers(request.headers)
             self.service.check_policy(route.usecase, metadata)
         except (MetadataError, PolicyViolation) as exc:
             raise HttpError(400, str(exc)) from exc
+        access.require(Permission.OBJECT_WRITE, route.usecase, route.scopes, request.method)
+        limit = self.max_object_size
+        if access.max_size is not None:
+            limit = min(limit, access.max_size)
+        if access.content_type is not None and metadata.content_type != access.content_type:
+            raise HttpError(
+                403,
+                f"this signed URL only accepts content-type {access.content_type!r}, "
+                f"got {metadata.content_type!r}",
+            )
         if_none_match = request.header("if-none-match")
         if_absent = False
         if if_none_match is not None:
@@ -100,14 +124,12 @@ class ObjectHandlers:
             if_absent = True
         object_id = route.object_id(key)
         try:
-            await self.service.insert(
-                object_id, metadata, request.body(self.max_object_size), if_absent=if_absent
-            )
+            await self.service.insert(object_id, metadata, request.body(limit), if_absent=if_absent)
         except ObjectExists:
             raise HttpError(412, f"an object already exists at key {key!r}") from None
         await send_json(send, 201 if created else 200, {"key": key})
 
-    async def _get(self, route: ObjectRoute, request: Request, send: Send) -> None:
+    async def _get(self, route: ObjectRoute, request: Request, send: Send, access: Access) -> None:
         spec: RangeSpec | None = None
         range_header = request.header("range")
         if range_header is not None:
@@ -115,6 +137,12 @@ class ObjectHandlers:
                 spec = parse_range(range_header)
             except RangeError as exc:
                 raise HttpError(400, str(exc)) from exc
+        access.require(Permission.OBJECT_READ, route.usecase, route.scopes, request.method)
+        # A browser or curl following a URL gets the real file when it cannot take zstd;
+        # API clients authenticated by header always get the stored bytes (spec §4).
+        decode = access.via_url and not accepts_zstd(request.header("accept-encoding"))
+        if decode:
+            spec = None
         try:
             stored = await self.service.get(route.object_id(), spec)
         except RangeNotSatisfiable as exc:
@@ -126,6 +154,11 @@ class ObjectHandlers:
             ) from None
         if stored is None:
             raise HttpError(404, "object not found")
+        if decode and stored.metadata.compression == "zstd":
+            plain = stored.metadata.with_changes(compression=None, size=None)
+            headers = metadata_response_headers(plain)
+            await send_stream(send, 200, headers, decompress_stream(stored.body))
+            return
         headers = metadata_response_headers(stored.metadata)
         headers.append(_ACCEPT_RANGES)
         if stored.range is not None:
