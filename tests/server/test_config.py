@@ -17,7 +17,9 @@ def test_defaults_are_the_embedded_tiered_setup_on_port_8888() -> None:
     settings = load_settings(environ={})
     assert settings.http_addr == "127.0.0.1:8888"
     assert isinstance(settings.storage, TieredStorage)
-    assert settings.storage.resolved_high_volume().url == "sqlite+aiosqlite:///data/blobhouse.sqlite3"
+    assert (
+        settings.storage.resolved_high_volume().url == "sqlite+aiosqlite:///data/blobhouse.sqlite3"
+    )
     assert settings.storage.resolved_long_term().path == "data/objects"
     assert settings.auth.enforce is True  # as upstream; `make serve` turns it off for development
 

@@ -72,9 +72,10 @@ def format_duration(delta: timedelta) -> str:
     Sub-second remainders are truncated and a zero duration is ``0s``, as client 0.2.10
     writes and reads them.
     """
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
-        raise ValueError("durations on the wire are never negative")
+    if delta < timedelta(0):
+        raise ValueError(f"durations on the wire are never negative, got {delta}")
+    # Integer arithmetic: total_seconds() is a float and rounds long durations up.
+    seconds = delta.days * 86_400 + delta.seconds
     days, rest = divmod(seconds, 86_400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)

@@ -127,8 +127,20 @@ def parse_timestamp(text: str) -> datetime:
 
 
 def encode_header_value(value: str) -> str:
-    """Percent-encode ``%`` and everything outside printable ASCII (UTF-8 bytes)."""
-    return quote(value, safe=_HEADER_SAFE, encoding="utf-8")
+    """Percent-encode ``%`` and everything outside printable ASCII (UTF-8 bytes).
+
+    Leading and trailing spaces are escaped too: HTTP strips whitespace around a field
+    value, so a literal edge space would not survive the trip.
+    """
+    encoded = quote(value, safe=_HEADER_SAFE, encoding="utf-8")
+    inner = encoded.strip(" ")
+    if len(inner) == len(encoded):
+        return encoded
+    if not inner:
+        return "%20" * len(encoded)
+    lead = len(encoded) - len(encoded.lstrip(" "))
+    trail = len(encoded) - len(encoded.rstrip(" "))
+    return "%20" * lead + inner + "%20" * trail
 
 
 def decode_header_value(value: str) -> str:

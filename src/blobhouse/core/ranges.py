@@ -51,6 +51,24 @@ class RangeSpec:
     last: int | None = None
     suffix: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.suffix is not None:
+            if self.first is not None or self.last is not None:
+                raise RangeError("a suffix range (bytes=-N) has no start or end")
+            if self.suffix <= 0:
+                raise RangeError(f"suffix length must be positive, got {self.suffix}")
+            return
+        if self.first is None or self.first < 0:
+            raise RangeError(f"range start must be a non-negative offset, got {self.first}")
+        if self.last is not None and self.last < self.first:
+            raise RangeError(f"range end {self.last} is before its start {self.first}")
+
+    def header_value(self) -> str:
+        """The ``Range`` header a client sends for this range (``bytes=S-E`` etc.)."""
+        if self.suffix is not None:
+            return f"bytes=-{self.suffix}"
+        return f"bytes={self.first}-{'' if self.last is None else self.last}"
+
     def resolve(self, total: int) -> ByteRange:
         if total == 0:
             raise RangeNotSatisfiable(total)

@@ -1,0 +1,528 @@
+"""The synchronous client: ``Client`` → ``Session`` → ``put`` / ``get`` / ``head`` / ``delete``.
+
+Shaped like objectstore-client 0.2.10 so application code moves between the two by
+changing one import. Every wire rule (paths, scopes, keys, metadata headers, durations,
+ranges) comes from :mod:`blobhouse.core`, the same code the server parses with, so the
+two cannot drift apart.
+
+Transport: one urllib3 connection pool per :class:`Client`. Only failed connects are
+retried, because by the time a read fails a streamed (and compressed-on-the-fly) body
+has been consumed and cannot be sent again. Network failures surface as urllib3
+exceptions (``MaxRetryError`` wrapping ``NewConnectionError`` / ``ConnectTimeoutError``,
+``ReadTimeoutError``, ``ProtocolError``), as with the official client.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from types import TracebackType
+from typing import IO, Any, cast
+from urllib.parse import urlsplit
+
+import urllib3
+from urllib3.connectionpool import HTTPConnectionPool, connection_from_url
+
+from blobhouse._version import __version__
+from blobhouse.client import _compression
+from blobhouse.client._auth import AUTH_HEADER, TokenProvider, auth_header_value, check_token
+from blobhouse.client._compression import (
+    ByteCounts,
+    compress_stream,
+    decompressing_reader,
+    read_chunks,
+)
+from blobhouse.client._errors import RequestError, raise_for_status
+from blobhouse.client._metrics import (
+    MetricsBackend,
+    NoOpMetricsBackend,
+    OperationMetrics,
+    measure,
+)
+from blobhouse.client._models import Compression, GetResponse
+from blobhouse.core.expiration import ExpirationPolicy, TimeToIdle, TimeToLive
+from blobhouse.core.ids import Scopes, validate_key, validate_usecase
+from blobhouse.core.metadata import (
+    Metadata,
+    metadata_from_response_headers,
+    metadata_request_headers,
+)
+from blobhouse.core.ranges import RangeSpec
+from blobhouse.core.urls import encode_path, object_path
+
+__all__ = [
+    "DEFAULT_CONNECT_RETRIES",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "USER_AGENT",
+    "Client",
+    "Session",
+    "Usecase",
+]
+
+USER_AGENT = f"blobhouse-client/{__version__}"
+
+# The official client waits 0.1 s, tuned for a service in the same cluster. One second
+# still fails fast on a dead host but tolerates a cross-zone hop or a busy host's accept
+# queue. Override with ``connection_kwargs={"timeout": urllib3.Timeout(...)}``.
+DEFAULT_CONNECT_TIMEOUT = 1.0
+DEFAULT_CONNECT_RETRIES = 3
+
+_COMPRESSIONS: tuple[Compression, ...] = ("zstd", "none")
+
+
+def _connect_only_retries(connect: int) -> urllib3.Retry:
+    """Retry failed connects only; nothing else is ever replayed.
+
+    ``read=0`` and ``other=0`` because a streamed body cannot be rewound;
+    ``redirect=False`` and ``respect_retry_after_header=False`` because following a
+    redirect or a ``Retry-After`` would resend an already consumed body (urllib3 does
+    both by default for idempotent methods such as PUT).
+    """
+    return urllib3.Retry(
+        total=None,
+        connect=connect,
+        read=0,
+        other=0,
+        redirect=False,
+        respect_retry_after_header=False,
+    )
+
+
+def _no_replay(retries: urllib3.Retry | bool | int | None) -> urllib3.Retry | bool:
+    """The pool's retry policy, narrowed so that a streamed body is never resent."""
+    if retries is False:
+        return False
+    if isinstance(retries, urllib3.Retry):
+        return retries.new(read=0, other=0, redirect=False, respect_retry_after_header=False)
+    connect = DEFAULT_CONNECT_RETRIES if retries is None or retries is True else retries
+    return _connect_only_retries(connect)
+
+
+@dataclass(frozen=True, slots=True)
+class Usecase:
+    """A kind of data (``attachments``) and the defaults for every operation on it.
+
+    The name is checked here, with the server's rule, so a typo fails at start-up
+    rather than on the first request. ``compression`` is what :meth:`Session.put` uses
+    unless told otherwise; ``expiration_policy`` applies to puts that set none.
+    """
+
+    name: str
+    compression: Compression = "zstd"
+    expiration_policy: ExpirationPolicy | None = None
+
+    def __post_init__(self) -> None:
+        validate_usecase(self.name)
+        if self.compression not in _COMPRESSIONS:
+            raise ValueError(
+                f"invalid compression {self.compression!r} for usecase {self.name!r}: "
+                "use 'zstd' or 'none'"
+            )
+        if self.expiration_policy is not None and not isinstance(
+            self.expiration_policy, TimeToLive | TimeToIdle
+        ):
+            raise TypeError(
+                "expiration_policy must be TimeToLive, TimeToIdle or None, got "
+                f"{type(self.expiration_policy).__name__}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Transport:
+    """What every session of one client shares: the pool and request defaults."""
+
+    pool: HTTPConnectionPool
+    base_path: str
+    base_url: str
+    metrics: MetricsBackend
+    token: TokenProvider | None
+    propagate_traces: bool
+
+    def headers(self) -> urllib3.HTTPHeaderDict:
+        # Passing headers to urllib3 replaces the pool's defaults, so start from them.
+        headers = urllib3.HTTPHeaderDict(self.pool.headers)
+        if self.propagate_traces:
+            import sentry_sdk  # imported lazily: only this deprecated option needs it
+
+            for name, value in sentry_sdk.get_current_scope().iter_trace_propagation_headers():
+                headers[name] = value
+        if self.token is not None:
+            headers[AUTH_HEADER] = auth_header_value(self.token)
+        return headers
+
+
+class Client:
+    """A connection pool to one Blobhouse (or objectstore) server.
+
+    Args:
+        base_url: ``http(s)://host:port[/prefix]``; a path prefix is kept in front of
+            every request path (for servers mounted below a reverse-proxy path).
+        metrics_backend: receives ``storage.<operation>.*`` metrics; none by default.
+        propagate_traces: deprecated, as in the official client (Sentry's
+            ``StdlibIntegration`` already adds trace headers); needs ``sentry-sdk``.
+        retries: connect retries. ``0`` means none (the official client silently
+            turned 0 into 3). Only connects are retried, never reads.
+        timeout_ms: read timeout in milliseconds, i.e. the longest wait between two
+            chunks of the response. ``None``: wait forever. The connect timeout is
+            ``DEFAULT_CONNECT_TIMEOUT`` (1 s).
+        connection_kwargs: passed to ``urllib3.connection_from_url``, merged last, so
+            ``retries``, ``timeout``, TLS options and ``headers`` (merged over the
+            ``User-Agent``) can be overridden.
+        token: a pre-minted token sent as ``x-os-auth: Bearer <token>``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        metrics_backend: MetricsBackend | None = None,
+        propagate_traces: bool = False,
+        retries: int | None = None,
+        timeout_ms: float | None = None,
+        connection_kwargs: Mapping[str, Any] | None = None,
+        token: TokenProvider | None = None,
+    ) -> None:
+        checked_token = check_token(token)
+        if propagate_traces:
+            warnings.warn(
+                "propagate_traces is deprecated: Sentry's StdlibIntegration already adds "
+                "trace headers to the client's HTTP requests",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            try:
+                import sentry_sdk  # noqa: F401
+            except ImportError as exc:
+                raise ImportError("propagate_traces=True needs sentry-sdk installed") from exc
+        if retries is not None and (isinstance(retries, bool) or retries < 0):
+            raise ValueError(f"retries must be a non-negative int or None, got {retries!r}")
+        if timeout_ms is not None and timeout_ms <= 0:
+            raise ValueError(
+                f"timeout_ms must be positive (or None for no limit), got {timeout_ms}"
+            )
+
+        settings: dict[str, Any] = {
+            "retries": _connect_only_retries(
+                DEFAULT_CONNECT_RETRIES if retries is None else retries
+            ),
+            "timeout": urllib3.Timeout(
+                connect=DEFAULT_CONNECT_TIMEOUT,
+                read=None if timeout_ms is None else timeout_ms / 1000,
+            ),
+        }
+        settings.update(connection_kwargs or {})
+        headers = urllib3.HTTPHeaderDict({"User-Agent": USER_AGENT})
+        headers.update(settings.get("headers") or {})
+        settings["headers"] = headers
+
+        pool = connection_from_url(base_url, **settings)
+        host = f"[{pool.host}]" if pool.host and ":" in pool.host else pool.host
+        self._transport = _Transport(
+            pool=pool,
+            base_path=urlsplit(base_url).path.rstrip("/"),
+            base_url=f"{pool.scheme}://{host}:{pool.port}",
+            metrics=metrics_backend if metrics_backend is not None else NoOpMetricsBackend(),
+            token=checked_token,
+            propagate_traces=propagate_traces,
+        )
+
+    def session(self, usecase: Usecase, **scopes: str | int | bool) -> Session:
+        """A session for ``usecase`` in the namespace given by ``scopes``.
+
+        Keyword order is path order and it matters: ``org=1, project=2`` and
+        ``project=2, org=1`` are different namespaces. Values are stringified
+        (``True`` → ``"True"``); names and values may use ``A-Za-z0-9_-()$!+'``.
+        Raises ValueError for anything else.
+        """
+        if not isinstance(usecase, Usecase):
+            raise TypeError(f"usecase must be a Usecase, got {type(usecase).__name__}")
+        return Session(self._transport, usecase, Scopes.of(**scopes))
+
+    def close(self) -> None:
+        """Close pooled connections; sessions of this client must not be used afterwards."""
+        self._transport.pool.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class Session:
+    """Operations on objects of one usecase and scope; create it with :meth:`Client.session`."""
+
+    def __init__(self, transport: _Transport, usecase: Usecase, scopes: Scopes) -> None:
+        self._transport = transport
+        self._usecase = usecase
+        self._scopes = scopes
+
+    @property
+    def usecase(self) -> Usecase:
+        return self._usecase
+
+    @property
+    def scopes(self) -> Scopes:
+        return self._scopes
+
+    def __repr__(self) -> str:
+        return f"<Session {self._usecase.name}/{self._scopes}>"
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _path(self, key: str | None) -> str:
+        return encode_path(self._transport.base_path) + object_path(
+            self._usecase.name, self._scopes, key
+        )
+
+    def _request(
+        self,
+        method: str,
+        key: str | None,
+        headers: urllib3.HTTPHeaderDict,
+        **kwargs: Any,
+    ) -> urllib3.BaseHTTPResponse:
+        return self._transport.pool.request(
+            method, self._path(key), headers=headers, decode_content=False, **kwargs
+        )
+
+    def _measure(self, operation: str) -> AbstractContextManager[OperationMetrics]:
+        return measure(self._transport.metrics, operation, self._usecase.name)
+
+    # --- operations --------------------------------------------------------------------
+
+    def put(
+        self,
+        contents: bytes | IO[bytes],
+        key: str | None = None,
+        compress: Compression | None = None,
+        *,
+        compression: Compression | None = None,
+        precompressed: Compression | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        expiration_policy: ExpirationPolicy | None = None,
+        origin: str | None = None,
+        filename: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        """Store ``contents`` and return its key (server-generated when ``key`` is None).
+
+        ``contents`` is bytes or a binary file-like object; a file is streamed in
+        chunks (``Transfer-Encoding: chunked``) and never read whole into memory.
+        By default the usecase's compression applies: zstd, compressed on the fly.
+        ``compress="none"`` sends the bytes as they are; ``precompressed="zstd"``
+        sends already-compressed bytes untouched but records them as zstd, so reads
+        decompress them. ``compression=`` is the deprecated spelling of ``compress``.
+
+        ``metadata`` entries become ``x-snme-<name>`` headers (names come back
+        lowercased). ``expiration_policy`` overrides the usecase's. With
+        ``if_absent=True`` the write only happens if ``key`` does not exist yet
+        (``If-None-Match: *``); otherwise the server answers 412 and this raises
+        :class:`RequestError` with ``status == 412``.
+
+        Raises ValueError for invalid arguments before anything is sent, and
+        :class:`RequestError` if the server refuses the write.
+        """
+        if compression is not None:
+            warnings.warn(
+                "`compression` is deprecated, use `compress` instead",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if compress is not None:
+                raise ValueError("pass either `compress` or the deprecated `compression`")
+            compress = compression
+        if compress is not None and precompressed is not None:
+            raise ValueError("pass either `compress` or `precompressed`, not both")
+        if compress is not None and compress not in _COMPRESSIONS:
+            raise ValueError(f"invalid compression {compress!r}: use 'zstd' or 'none'")
+        if precompressed is not None and precompressed != "zstd":
+            raise ValueError(f"invalid precompressed {precompressed!r}: only 'zstd' exists")
+
+        encoding = precompressed or compress or self._usecase.compression
+        compress_here = precompressed is None and encoding == "zstd"
+        chosen_key = validate_key(key) if key else None
+
+        headers = self._transport.headers()
+        headers.update(
+            metadata_request_headers(
+                content_type=content_type or None,
+                compression=None if encoding == "none" else encoding,
+                expiration_policy=expiration_policy or self._usecase.expiration_policy,
+                origin=origin,
+                filename=filename,
+                custom=metadata,
+            )
+        )
+        if if_absent:
+            headers["If-None-Match"] = "*"
+
+        counts = ByteCounts()
+        body: bytes | Iterator[bytes]
+        retries: urllib3.Retry | bool | int | None = None  # the pool's policy
+        if isinstance(contents, bytes | bytearray | memoryview):
+            data = bytes(contents)
+            body = _compression.compress(data) if compress_here else data
+            counts.consumed, counts.produced = len(data), len(body)
+        elif isinstance(contents, io.TextIOBase):
+            raise TypeError("contents is a text stream; open the file in binary mode ('rb')")
+        elif callable(getattr(contents, "read", None)):
+            if compress_here:
+                body = compress_stream(contents, counts)
+            else:
+                body = read_chunks(contents, counts)
+            retries = _no_replay(self._transport.pool.retries)
+        else:
+            raise TypeError(
+                f"contents must be bytes or a binary file-like object, got "
+                f"{type(contents).__name__}"
+            )
+
+        method = "PUT" if chosen_key else "POST"
+        with self._measure("put") as sizes:
+            response = self._request(
+                method, chosen_key, headers, body=body, retries=retries, preload_content=True
+            )
+            raise_for_status(response, f"put of {self._describe(chosen_key)}")
+            if precompressed is None:
+                sizes.uncompressed_size = counts.consumed
+            if encoding != "none":
+                sizes.compressed_size = counts.produced
+                sizes.compression = encoding
+        return _key_from(response, f"put of {self._describe(chosen_key)}")
+
+    def get(
+        self,
+        key: str,
+        decompress: bool = True,
+        accept_encoding: Sequence[str] | None = None,
+        *,
+        byte_range: tuple[int, int | None] | None = None,
+    ) -> GetResponse | None:
+        """Fetch an object as a stream; None if it does not exist (or has expired).
+
+        Content stored compressed is decompressed transparently (across zstd frame
+        boundaries) unless ``decompress=False`` or its encoding is listed in
+        ``accept_encoding`` (``"*"`` lists all); after decompression
+        ``metadata.compression`` is None.
+
+        ``byte_range=(start, end)`` fetches the inclusive slice ``start..end`` of the
+        *stored* bytes (``end=None``: to the end). A slice of a compressed object is
+        not decompressible on its own, so it is returned raw and
+        ``metadata.compression`` still names the encoding. A range beyond the object
+        raises :class:`RequestError` with status 416.
+        """
+        validate_key(key)
+        headers = self._transport.headers()
+        if byte_range is not None:
+            start, end = byte_range
+            headers["Range"] = RangeSpec(first=start, last=end).header_value()
+
+        with self._measure("get"):
+            response = self._request("GET", key, headers, preload_content=False)
+            try:
+                if response.status == 404:
+                    response.drain_conn()
+                    response.release_conn()
+                    return None
+                raise_for_status(response, f"get of {self._describe(key)}")
+                if byte_range is not None and response.status != 206:
+                    raise RequestError(
+                        f"Blobhouse get of {self._describe(key)} with a Range answered "
+                        f"{response.status} instead of 206 Partial Content",
+                        response.status,
+                        None,
+                    )
+                metadata = metadata_from_response_headers(response.headers.items())
+            except BaseException:
+                _discard(response)
+                raise
+
+        payload = cast(IO[bytes], response)
+        encoding = metadata.compression
+        passthrough = accept_encoding is not None and (
+            "*" in accept_encoding or encoding in accept_encoding
+        )
+        if encoding and decompress and not passthrough and byte_range is None:
+            if encoding != "zstd":
+                _discard(response)
+                raise NotImplementedError(
+                    f"cannot decompress {encoding!r} content; pass decompress=False"
+                )
+            payload = decompressing_reader(payload)
+            metadata = replace(metadata, compression=None)
+        return GetResponse(metadata, payload)
+
+    def head(self, key: str) -> Metadata | None:
+        """An object's metadata without its content; None if it does not exist.
+
+        Like a GET, this counts as an access and refreshes a time-to-idle deadline.
+        """
+        validate_key(key)
+        with self._measure("head"):
+            response = self._request("HEAD", key, self._transport.headers(), preload_content=True)
+            if response.status == 404:
+                return None
+            raise_for_status(response, f"head of {self._describe(key)}")
+            return metadata_from_response_headers(response.headers.items())
+
+    def delete(self, key: str) -> None:
+        """Delete an object. Raises :class:`RequestError` for any status ≥ 400."""
+        validate_key(key)
+        with self._measure("delete"):
+            response = self._request("DELETE", key, self._transport.headers(), preload_content=True)
+            raise_for_status(response, f"delete of {self._describe(key)}")
+
+    def object_url(self, key: str, token_validity: timedelta | None = None) -> str:
+        """The absolute URL of an object, to hand to another service for a GET.
+
+        Note that the server ignores ``Accept-Encoding``: a compressed object is served
+        compressed, with ``Content-Encoding: zstd``. ``token_validity`` (a read token
+        embedded in the URL) needs a signing key, which this client does not support
+        yet, so it raises ValueError.
+        """
+        validate_key(key)
+        if token_validity is not None:
+            raise ValueError(
+                "object_url(token_validity=...) needs a signing key (SecretKey) to mint a "
+                "read token; this client only supports static tokens so far"
+            )
+        return self._transport.base_url + self._path(key)
+
+    def _describe(self, key: str | None) -> str:
+        return f"{self._usecase.name}/{self._scopes}/{key or ''}"
+
+
+def _discard(response: urllib3.BaseHTTPResponse) -> None:
+    """Give up on a response: drop its connection (unread data would poison it)."""
+    try:
+        response.close()
+    finally:
+        response.release_conn()
+
+
+def _key_from(response: urllib3.BaseHTTPResponse, operation: str) -> str:
+    """The ``key`` of an insert's JSON answer; anything else is a protocol error."""
+    text = (response.data or b"").decode("utf-8", "replace")
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = None
+    key = answer.get("key") if isinstance(answer, dict) else None
+    if not isinstance(key, str) or not key:
+        raise RequestError(
+            f"Blobhouse {operation} answered {response.status} without a JSON key: {text[:300]!r}",
+            response.status,
+            text,
+        )
+    return key
