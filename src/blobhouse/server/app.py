@@ -28,13 +28,14 @@ from blobhouse.server.http import (
     send_json,
 )
 from blobhouse.server.logs import configure_logging
-from blobhouse.server.objects import ObjectHandlers
+from blobhouse.server.objects import ObjectHandlers, build_admission
 from blobhouse.service.storage import StorageService
 
 __all__ = ["BlobhouseApp", "create_app"]
 
 log = logging.getLogger("blobhouse.server")
 
+_INTERNAL = frozenset({b"/health", b"/ready"})
 _NOT_YET = {
     "objects:batch": "batch requests",
     "objects:multipart": "multipart uploads",
@@ -68,6 +69,8 @@ class BlobhouseApp:
         self.draining = False
         self._reaper: asyncio.Task[None] | None = None
         self._startup_lock = asyncio.Lock()
+        self.in_flight = 0
+        self.max_requests = settings.http.max_requests if settings else 10_000
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -88,7 +91,10 @@ class BlobhouseApp:
             await service.open()
             self.settings = settings
             self.service = service
-            self.objects = ObjectHandlers(service, settings.limits.max_object_size)
+            self.objects = ObjectHandlers(
+                service, settings.limits.max_object_size, build_admission(settings)
+            )
+            self.max_requests = settings.http.max_requests
             if settings.reaper.enabled:
                 self._reaper = asyncio.get_running_loop().create_task(
                     service.run_reaper(
@@ -132,6 +138,11 @@ class BlobhouseApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        internal = request.raw_path in _INTERNAL
+        if not internal and self.in_flight >= self.max_requests:
+            await self._answer_error(request, send, 503, "server busy: too many requests in flight")
+            return
+        self.in_flight += 1
         try:
             await self._route(request, send)
         except HttpError as exc:
@@ -151,6 +162,8 @@ class BlobhouseApp:
         except Exception:
             log.exception("unhandled error in %s %r", request.method, request.raw_path)
             await self._answer_error(request, send, 500, "internal server error")
+        finally:
+            self.in_flight -= 1
 
     async def _answer_error(
         self,

@@ -166,6 +166,58 @@ class LimitsConfig(_Strict):
     max_object_size: int = Field(default=5 << 30, ge=1)
 
 
+class KillswitchConfig(_Strict):
+    """Refuse matching requests with 403: every given condition must hold."""
+
+    usecase: str | None = None
+    scopes: dict[str, str] = Field(default_factory=dict)
+    service: str | None = None  # glob against x-downstream-service, pod suffix stripped
+
+
+class ThroughputRuleConfig(_Strict):
+    usecase: str | None = None
+    scopes: list[tuple[str, str]] | dict[str, str] = Field(default_factory=dict)
+    rps: float | None = Field(default=None, ge=0)
+    pct: float | None = Field(default=None, ge=0, le=100)
+
+    def scope_map(self) -> dict[str, str]:
+        return dict(self.scopes) if isinstance(self.scopes, list) else self.scopes
+
+
+class ThroughputConfig(_Strict):
+    global_rps: float | None = Field(default=None, ge=0)
+    burst: int = Field(default=0, ge=0)
+    usecase_pct: float | None = Field(default=None, ge=0, le=100)
+    scope_pct: float | None = Field(default=None, ge=0, le=100)
+    rules: list[ThroughputRuleConfig] = Field(default_factory=list)
+
+
+class BandwidthConfig(_Strict):
+    global_bps: float | None = Field(default=None, ge=0)
+    burst_ms: int = Field(default=1000, ge=0)
+    usecase_pct: float | None = Field(default=None, ge=0, le=100)
+    scope_pct: float | None = Field(default=None, ge=0, le=100)
+    report_only: bool = False
+
+
+class RateLimitsConfig(_Strict):
+    throughput: ThroughputConfig = Field(default_factory=ThroughputConfig)
+    bandwidth: BandwidthConfig = Field(default_factory=BandwidthConfig)
+
+
+class HttpConfig(_Strict):
+    max_requests: int = Field(default=10_000, ge=0)  # in-flight cap; beyond it 503
+
+
+class ServiceConfig(_Strict):
+    max_concurrency: int = Field(default=500, ge=0)  # backend permits; beyond them 429
+    concurrency_queue: int = Field(default=0, ge=0)
+    concurrency_timeout: timedelta = timedelta(seconds=1)
+    bulk_concurrency_pct: int = Field(default=60, ge=1, le=100)
+
+    _parse_timeout = field_validator("concurrency_timeout", mode="before")(_duration)
+
+
 class Settings(_Strict):
     http_addr: str = "127.0.0.1:8888"
     storage: StorageConfig = Field(default_factory=lambda: TieredStorage(type="tiered"))
@@ -175,6 +227,10 @@ class Settings(_Strict):
     reaper: ReaperConfig = Field(default_factory=ReaperConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     drain_file: str | None = None
+    killswitches: list[KillswitchConfig] = Field(default_factory=list)
+    rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
 
     @field_validator("usecases")
     @classmethod

@@ -6,6 +6,9 @@ order (path, range, metadata, usecase policy), so a bad request never stores a b
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
 from blobhouse.backends.base import ObjectExists
 from blobhouse.core.ids import generate_key
 from blobhouse.core.metadata import (
@@ -16,8 +19,17 @@ from blobhouse.core.metadata import (
 from blobhouse.core.permissions import Permission
 from blobhouse.core.ranges import RangeError, RangeNotSatisfiable, RangeSpec, parse_range
 from blobhouse.core.urls import ObjectRoute
+from blobhouse.server.admission import (
+    BandwidthLimiter,
+    ConcurrencyLimiter,
+    Killswitch,
+    Killswitches,
+    ThroughputLimiter,
+    ThroughputRule,
+)
 from blobhouse.server.auth import Access
 from blobhouse.server.compression import accepts_zstd, decompress_stream
+from blobhouse.server.config import Settings
 from blobhouse.server.http import HttpError, Request, Send, send_bytes, send_json, send_stream
 from blobhouse.service.policy import PolicyViolation
 from blobhouse.service.storage import StorageService
@@ -27,12 +39,70 @@ __all__ = ["ObjectHandlers"]
 _ACCEPT_RANGES = ("accept-ranges", "bytes")
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    killswitches: Killswitches
+    throughput: ThroughputLimiter
+    bandwidth: BandwidthLimiter
+    concurrency: ConcurrencyLimiter
+
+
+def build_admission(settings: Settings) -> Admission:
+    limits = settings.rate_limits
+    throughput = limits.throughput
+    bandwidth = limits.bandwidth
+    return Admission(
+        Killswitches([Killswitch(k.usecase, k.scopes, k.service) for k in settings.killswitches]),
+        ThroughputLimiter(
+            throughput.global_rps,
+            throughput.burst,
+            throughput.usecase_pct,
+            throughput.scope_pct,
+            [
+                ThroughputRule(rule.usecase, rule.scope_map(), rule.rps, rule.pct)
+                for rule in throughput.rules
+            ],
+        ),
+        BandwidthLimiter(
+            bandwidth.global_bps,
+            bandwidth.burst_ms,
+            bandwidth.usecase_pct,
+            bandwidth.scope_pct,
+            bandwidth.report_only,
+        ),
+        ConcurrencyLimiter(
+            settings.service.max_concurrency,
+            settings.service.concurrency_queue,
+            settings.service.concurrency_timeout.total_seconds(),
+        ),
+    )
+
+
 class ObjectHandlers:
-    def __init__(self, service: StorageService, max_object_size: int) -> None:
+    def __init__(self, service: StorageService, max_object_size: int, admission: Admission) -> None:
         self.service = service
         self.max_object_size = max_object_size
+        self.admission = admission
+        self._metering = admission.bandwidth.global_bps is not None
 
     async def handle(
+        self, route: ObjectRoute, request: Request, send: Send, access: Access
+    ) -> None:
+        admission = self.admission
+        admission.killswitches.check(
+            route.usecase, route.scopes, request.header("x-downstream-service")
+        )
+        admission.bandwidth.check(route.usecase, route.scopes)
+        admission.throughput.check(route.usecase, route.scopes)
+        async with admission.concurrency.permit():
+            await self._dispatch(route, request, send, access)
+
+    def _metered(self, route: ObjectRoute, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        if not self._metering:
+            return body
+        return self.admission.bandwidth.metered(route.usecase, route.scopes, body)
+
+    async def _dispatch(
         self, route: ObjectRoute, request: Request, send: Send, access: Access
     ) -> None:
         method = request.method
@@ -157,7 +227,8 @@ class ObjectHandlers:
         if decode and stored.metadata.compression == "zstd":
             plain = stored.metadata.with_changes(compression=None, size=None)
             headers = metadata_response_headers(plain)
-            await send_stream(send, 200, headers, decompress_stream(stored.body))
+            body = decompress_stream(self._metered(route, stored.body))
+            await send_stream(send, 200, headers, body)
             return
         headers = metadata_response_headers(stored.metadata)
         headers.append(_ACCEPT_RANGES)
@@ -168,7 +239,7 @@ class ObjectHandlers:
         else:
             headers.append(("content-length", str(stored.metadata.size or 0)))
             status = 200
-        await send_stream(send, status, headers, stored.body)
+        await send_stream(send, status, headers, self._metered(route, stored.body))
 
     async def _head(self, route: ObjectRoute, send: Send) -> None:
         meta = await self.service.head(route.object_id())
