@@ -24,6 +24,8 @@ __all__ = [
     "Body",
     "ObjectExists",
     "PayloadTooLarge",
+    "Quota",
+    "QuotaExceeded",
     "StoredObject",
     "bytes_body",
 ]
@@ -45,6 +47,33 @@ class BackendUnavailable(BackendError):
 
 class ObjectExists(Exception):
     """A create-only write (``If-None-Match: *``) found a live object at the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """Storage limits of one usecase: in total, and for each of its scopes (tenants)."""
+
+    max_bytes: int | None = None
+    max_objects: int | None = None
+    scope_max_bytes: int | None = None
+    scope_max_objects: int | None = None
+
+
+class QuotaExceeded(Exception):
+    """A write that would take a usecase or scope past its quota (answered as 413)."""
+
+    def __init__(self, level: str, name: str, unit: str, limit: int, used: int, adding: int):
+        super().__init__(
+            f"{level} {name!r} would exceed its quota of {limit} {unit} "
+            f"({used} used, this write adds {adding})"
+        )
+        self.figures = {
+            "quota": f"{level}.max_{unit}",
+            level: name,
+            "limit": limit,
+            "used": used,
+            "adding": adding,
+        }
 
 
 class PayloadTooLarge(Exception):
@@ -111,9 +140,19 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def put(
-        self, object_id: ObjectId, metadata: Metadata, body: Body, *, if_absent: bool = False
+        self,
+        object_id: ObjectId,
+        metadata: Metadata,
+        body: Body,
+        *,
+        if_absent: bool = False,
+        quota: Quota | None = None,
     ) -> Metadata:
-        """Store an object, replacing any previous one (unless ``if_absent``)."""
+        """Store an object, replacing any previous one (unless ``if_absent``).
+
+        ``quota`` is only honoured by backends that keep usage counters (tiered); the
+        settings refuse quotas for the others.
+        """
 
     @abc.abstractmethod
     async def get(

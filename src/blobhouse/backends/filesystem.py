@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-from blobhouse.backends.base import Backend, BackendError, Body, ObjectExists, StoredObject
+from blobhouse.backends.base import Backend, BackendError, Body, ObjectExists, Quota, StoredObject
 from blobhouse.backends.records import (
     dumps,
     metadata_from_record,
@@ -115,7 +115,13 @@ class FilesystemBackend(Backend):
     # --- writes ---------------------------------------------------------------------
 
     async def put(
-        self, object_id: ObjectId, metadata: Metadata, body: Body, *, if_absent: bool = False
+        self,
+        object_id: ObjectId,
+        metadata: Metadata,
+        body: Body,
+        *,
+        if_absent: bool = False,
+        quota: Quota | None = None,
     ) -> Metadata:
         record = metadata_to_record(metadata)
         record["id"] = [object_id.usecase, str(object_id.scopes), object_id.key]

@@ -9,7 +9,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from blobhouse.backends.base import Backend, Body, ObjectExists, StoredObject, bytes_body
+from blobhouse.backends.base import Backend, Body, ObjectExists, Quota, StoredObject, bytes_body
 from blobhouse.core.ids import ObjectId
 from blobhouse.core.metadata import Metadata
 from blobhouse.core.ranges import RangeSpec
@@ -35,7 +35,13 @@ class MemoryBackend(Backend):
         return entry
 
     async def put(
-        self, object_id: ObjectId, metadata: Metadata, body: Body, *, if_absent: bool = False
+        self,
+        object_id: ObjectId,
+        metadata: Metadata,
+        body: Body,
+        *,
+        if_absent: bool = False,
+        quota: Quota | None = None,
     ) -> Metadata:
         # The body is collected before the check so an interrupted upload changes nothing.
         payload = b"".join([chunk async for chunk in body])

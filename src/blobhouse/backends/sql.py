@@ -26,7 +26,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from blobhouse.backends.base import BackendError, BackendUnavailable, ObjectExists
+from blobhouse.backends.base import (
+    BackendError,
+    BackendUnavailable,
+    ObjectExists,
+    Quota,
+    QuotaExceeded,
+)
 from blobhouse.backends.records import (
     from_micros,
     policy_from_columns,
@@ -37,7 +43,7 @@ from blobhouse.backends.sql_runners import SqlRunner, runner_for
 from blobhouse.core.ids import ObjectId, Scopes
 from blobhouse.core.metadata import Metadata
 
-__all__ = ["BlobRef", "ObjectRow", "SqlStore", "objects_table"]
+__all__ = ["BlobRef", "ObjectRow", "SqlStore", "Usage", "objects_table", "usage_table"]
 
 _meta = sa.MetaData()
 
@@ -63,7 +69,17 @@ objects_table = sa.Table(
     sa.Index("ix_objects_time_expires", "time_expires"),
 )
 
+usage_table = sa.Table(
+    "usage",
+    _meta,
+    sa.Column("usecase", sa.String(64), primary_key=True),
+    sa.Column("scope", sa.String(1024), primary_key=True),
+    sa.Column("objects", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+)
+
 _T = objects_table
+_U = usage_table
 _META_COLUMNS = [
     _T.c.content_type,
     _T.c.compression,
@@ -112,8 +128,17 @@ _WHERE_PK = sa.and_(
 )
 _SELECT_ROW = sa.select(*_META_COLUMNS, _T.c.payload).where(_WHERE_PK)
 _SELECT_META = sa.select(*_META_COLUMNS).where(_WHERE_PK)
-_SELECT_PREVIOUS = sa.select(_T.c.blob_backend, _T.c.blob_key, _T.c.time_expires).where(_WHERE_PK)
-_DELETE_ROW = sa.delete(_T).where(_WHERE_PK).returning(_T.c.blob_backend, _T.c.blob_key)
+_SELECT_PREVIOUS = sa.select(_T.c.blob_backend, _T.c.blob_key, _T.c.time_expires, _T.c.size).where(
+    _WHERE_PK
+)
+_DELETE_ROW = sa.delete(_T).where(_WHERE_PK).returning(_T.c.blob_backend, _T.c.blob_key, _T.c.size)
+_SCOPE_USAGE = sa.select(_U.c.objects, _U.c.bytes).where(
+    _U.c.usecase == sa.bindparam("pk_usecase"), _U.c.scope == sa.bindparam("pk_scope")
+)
+_USECASE_USAGE = sa.select(
+    sa.func.coalesce(sa.func.sum(_U.c.objects), 0).label("objects"),
+    sa.func.coalesce(sa.func.sum(_U.c.bytes), 0).label("bytes"),
+).where(_U.c.usecase == sa.bindparam("pk_usecase"))
 _BUMP_EXPIRY = (
     sa.update(_T)
     .where(_WHERE_PK, _T.c.time_expires < sa.bindparam("new_expires"))
@@ -127,7 +152,7 @@ _PICK_EXPIRED = (
 _DELETE_EXPIRED = (
     sa.delete(_T)
     .where(_WHERE_PK, _T.c.time_expires <= sa.bindparam("now"))
-    .returning(_T.c.blob_backend, _T.c.blob_key)
+    .returning(_T.c.blob_backend, _T.c.blob_key, _T.c.size)
 )
 _VALUE_COLUMNS = [c.name for c in _T.columns]
 
@@ -138,6 +163,58 @@ def _upsert(insert: Any) -> Any:
         index_elements=["usecase", "scope", "key"],
         set_={name: stmt.excluded[name] for name in _VALUE_COLUMNS[3:]},
     )
+
+
+def _usage_upsert(insert: Any) -> Any:
+    stmt = insert(_U).values(
+        usecase=sa.bindparam("pk_usecase"),
+        scope=sa.bindparam("pk_scope"),
+        objects=sa.bindparam("d_objects"),
+        bytes=sa.bindparam("d_bytes"),
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=["usecase", "scope"],
+        set_={
+            "objects": _U.c.objects + stmt.excluded.objects,
+            "bytes": _U.c.bytes + stmt.excluded.bytes,
+        },
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    usecase: str
+    scope: str
+    objects: int
+    bytes: int
+
+
+def _enforce(
+    conn: sa.Connection, object_id: ObjectId, quota: Quota, d_objects: int, d_bytes: int
+) -> None:
+    """Raise QuotaExceeded if adding this much would pass a limit (inside the write txn)."""
+    if d_objects <= 0 and d_bytes <= 0:
+        return  # shrinking never fails, even over quota
+    key = {"pk_usecase": object_id.usecase, "pk_scope": str(object_id.scopes)}
+    checks = [
+        (
+            "scope",
+            str(object_id.scopes),
+            _SCOPE_USAGE,
+            quota.scope_max_objects,
+            quota.scope_max_bytes,
+        ),
+        ("usecase", object_id.usecase, _USECASE_USAGE, quota.max_objects, quota.max_bytes),
+    ]
+    for level, name, query, max_objects, max_bytes in checks:
+        if max_objects is None and max_bytes is None:
+            continue
+        row = conn.execute(query, key).first()
+        objects, size = (row.objects, row.bytes) if row is not None else (0, 0)
+        if max_objects is not None and d_objects > 0 and objects + d_objects > max_objects:
+            raise QuotaExceeded(level, name, "objects", max_objects, objects, d_objects)
+        if max_bytes is not None and d_bytes > 0 and size + d_bytes > max_bytes:
+            raise QuotaExceeded(level, name, "bytes", max_bytes, size, d_bytes)
 
 
 def _row_to_metadata(row: Mapping[Any, Any]) -> Metadata:
@@ -198,6 +275,7 @@ class SqlStore:
         self._upsert = _upsert(sqlite.insert if self._sqlite else postgresql.insert)
         # PostgreSQL locks the previous row; SQLite's BEGIN IMMEDIATE already serialises.
         self._previous = _SELECT_PREVIOUS if self._sqlite else _SELECT_PREVIOUS.with_for_update()
+        self._count = _usage_upsert(sqlite.insert if self._sqlite else postgresql.insert)
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -236,24 +314,33 @@ class SqlStore:
         payload: bytes | None = None,
         blob: BlobRef | None = None,
         if_absent: bool = False,
+        quota: Quota | None = None,
     ) -> BlobRef | None:
-        """Insert or replace the row; return the blob the previous row referenced."""
+        """Insert or replace the row; return the blob the previous row referenced.
+
+        Usage counters change in the same transaction, and a quota is checked against
+        them there, so concurrent writers can never jointly overshoot it.
+        """
         values = _values(object_id, meta, payload, blob)
         key = _pk_params(object_id)
         now = values["time_created"]
-        previous, upsert = self._previous, self._upsert
+        previous, upsert, count = self._previous, self._upsert, self._count
 
         def run(conn: sa.Connection) -> BlobRef | None:
             old = conn.execute(previous, key).first()
-            if old is None:
-                conn.execute(upsert, values)
-                return None
-            old_row = old._mapping
-            expires = old_row["time_expires"]
-            if if_absent and (expires is None or expires > now):
-                raise ObjectExists(str(object_id))
+            old_row = None if old is None else old._mapping
+            if old_row is not None and if_absent:
+                expires = old_row["time_expires"]
+                if expires is None or expires > now:
+                    raise ObjectExists(str(object_id))
+            d_objects = 0 if old_row is not None else 1
+            d_bytes = values["size"] - (0 if old_row is None else old_row["size"])
+            if quota is not None:
+                _enforce(conn, object_id, quota, d_objects, d_bytes)
             conn.execute(upsert, values)
-            return _blob(old_row)
+            if d_objects or d_bytes:
+                conn.execute(count, {**key, "d_objects": d_objects, "d_bytes": d_bytes})
+            return None if old_row is None else _blob(old_row)
 
         async with self._guard():
             return await self._runner.write(run)
@@ -261,9 +348,14 @@ class SqlStore:
     async def delete(self, object_id: ObjectId) -> tuple[bool, BlobRef | None]:
         key = _pk_params(object_id)
 
+        count = self._count
+
         def run(conn: sa.Connection) -> tuple[bool, BlobRef | None]:
             row = conn.execute(_DELETE_ROW, key).first()
-            return (False, None) if row is None else (True, _blob(row._mapping))
+            if row is None:
+                return False, None
+            conn.execute(count, {**key, "d_objects": -1, "d_bytes": -row.size})
+            return True, _blob(row._mapping)
 
         async with self._guard():
             return await self._runner.write(run)
@@ -282,6 +374,7 @@ class SqlStore:
     ) -> list[tuple[ObjectId, BlobRef | None]]:
         """Delete up to ``limit`` expired rows; return them with the blobs they named."""
         micros = to_micros(now)
+        count = self._count
 
         def run(conn: sa.Connection) -> list[tuple[ObjectId, BlobRef | None]]:
             taken: list[tuple[ObjectId, BlobRef | None]] = []
@@ -294,9 +387,39 @@ class SqlStore:
                 }
                 gone = conn.execute(_DELETE_EXPIRED, params).first()
                 if gone is not None:
+                    conn.execute(count, {**params, "d_objects": -1, "d_bytes": -gone.size})
                     object_id = ObjectId(row.usecase, Scopes.parse(row.scope), row.key)
                     taken.append((object_id, _blob(gone._mapping)))
             return taken
+
+        async with self._guard():
+            return await self._runner.write(run)
+
+    # --- usage --------------------------------------------------------------------------
+
+    async def check_quota(self, object_id: ObjectId, quota: Quota, *, adding_bytes: int) -> None:
+        """Early refusal before a large upload; the commit checks again, exactly."""
+
+        def run(conn: sa.Connection) -> None:
+            _enforce(conn, object_id, quota, 1, adding_bytes)
+
+        async with self._guard():
+            await self._runner.write(run)
+
+    async def usage(
+        self, usecase: str | None = None, scope_prefix: str | None = None
+    ) -> list[Usage]:
+        """Counters per (usecase, scope), optionally filtered; for operators and quotas."""
+        query = sa.select(_U).order_by(_U.c.usecase, _U.c.scope)
+        if usecase is not None:
+            query = query.where(_U.c.usecase == usecase)
+        if scope_prefix is not None:
+            query = query.where(
+                sa.or_(_U.c.scope == scope_prefix, _U.c.scope.startswith(scope_prefix + ";"))
+            )
+
+        def run(conn: sa.Connection) -> list[Usage]:
+            return [Usage(r.usecase, r.scope, r.objects, r.bytes) for r in conn.execute(query)]
 
         async with self._guard():
             return await self._runner.write(run)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import uuid_utils
 
-from blobhouse.backends.base import Backend, Body, ObjectExists, StoredObject, bytes_body
+from blobhouse.backends.base import Backend, Body, ObjectExists, Quota, StoredObject, bytes_body
 from blobhouse.backends.sql import BlobRef, SqlStore
 from blobhouse.core.ids import ObjectId, Scopes
 from blobhouse.core.metadata import Metadata
@@ -82,7 +82,13 @@ class TieredBackend(Backend):
     # --- writes -----------------------------------------------------------------------
 
     async def put(
-        self, object_id: ObjectId, metadata: Metadata, body: Body, *, if_absent: bool = False
+        self,
+        object_id: ObjectId,
+        metadata: Metadata,
+        body: Body,
+        *,
+        if_absent: bool = False,
+        quota: Quota | None = None,
     ) -> Metadata:
         head: list[bytes] = []
         buffered = 0
@@ -99,14 +105,17 @@ class TieredBackend(Backend):
         if exhausted:
             payload = b"".join(head)
             stored = replace(metadata, size=len(payload))
-            await self._commit(object_id, stored, payload=payload, if_absent=if_absent)
+            await self._commit(object_id, stored, payload=payload, if_absent=if_absent, quota=quota)
             return stored
 
         if if_absent and await self._is_live(object_id, metadata):
             raise ObjectExists(str(object_id))
+        if quota is not None:
+            # Refuse before streaming a large body into a tenant that is already full.
+            await self.high_volume.check_quota(object_id, quota, adding_bytes=buffered)
         blob = self._new_blob(object_id)
         stored = await self.long_term.put(self._blob_id(blob), metadata, _chain(head, iterator))
-        await self._commit(object_id, stored, blob=blob, if_absent=if_absent)
+        await self._commit(object_id, stored, blob=blob, if_absent=if_absent, quota=quota)
         return stored
 
     async def _commit(
@@ -117,6 +126,7 @@ class TieredBackend(Backend):
         payload: bytes | None = None,
         blob: BlobRef | None = None,
         if_absent: bool,
+        quota: Quota | None,
     ) -> None:
         """Commit the row, then clean up; runs to the end even if the caller is cancelled.
 
@@ -127,7 +137,7 @@ class TieredBackend(Backend):
         async def commit() -> None:
             try:
                 replaced = await self.high_volume.write(
-                    object_id, stored, payload=payload, blob=blob, if_absent=if_absent
+                    object_id, stored, payload=payload, blob=blob, if_absent=if_absent, quota=quota
                 )
             except BaseException:
                 if blob is not None:

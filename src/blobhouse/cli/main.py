@@ -246,6 +246,48 @@ def token(
 
 
 @app.command()
+def usage(
+    config: ConfigOption = None,
+    usecase: Annotated[str | None, typer.Option(help="Only this usecase.")] = None,
+    scope: Annotated[
+        str | None, typer.Option(help="Only this scope and those under it, e.g. org=42.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Objects and bytes stored per usecase and scope (read from the SQL tier)."""
+    import dataclasses
+    import json
+
+    settings = _settings(config)
+    rows = asyncio.run(_read_usage(settings, usecase, scope))
+    if as_json:
+        typer.echo(json.dumps([dataclasses.asdict(row) for row in rows]))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("usecase", "scope", "objects", "bytes")
+    for row in rows:
+        table.add_row(row.usecase, row.scope, f"{row.objects:,}", f"{row.bytes:,}")
+    Console().print(table)
+
+
+async def _read_usage(settings: Settings, usecase: str | None, scope: str | None) -> list[Any]:
+    from blobhouse.backends.registry import build_backend
+    from blobhouse.backends.tiered import TieredBackend
+
+    backend = build_backend(settings.storage)
+    if not isinstance(backend, TieredBackend):
+        _fail(f"usage counters need tiered storage; storage.type is {settings.storage.type!r}")
+        raise AssertionError  # unreachable
+    await backend.high_volume.open()
+    try:
+        return await backend.high_volume.usage(usecase, scope)
+    finally:
+        await backend.high_volume.close()
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     from blobhouse import __version__

@@ -12,7 +12,12 @@ import contextlib
 import logging
 from typing import Any
 
-from blobhouse.backends.base import BackendError, BackendUnavailable, PayloadTooLarge
+from blobhouse.backends.base import (
+    BackendError,
+    BackendUnavailable,
+    PayloadTooLarge,
+    QuotaExceeded,
+)
 from blobhouse.backends.registry import build_backend
 from blobhouse.core.urls import RouteError, parse_object_route
 from blobhouse.server.auth import Authenticator, KeyDirectory, KeyError_
@@ -87,7 +92,11 @@ class BlobhouseApp:
                     "and delete every object. Keep this server on a trusted network.",
                     settings.http_addr,
                 )
-            service = StorageService(build_backend(settings.storage), settings.usecase_policies())
+            service = StorageService(
+                build_backend(settings.storage),
+                settings.usecase_policies(),
+                quotas=settings.quotas(),
+            )
             await service.open()
             self.settings = settings
             self.service = service
@@ -147,6 +156,8 @@ class BlobhouseApp:
             await self._route(request, send)
         except HttpError as exc:
             await self._answer_error(request, send, exc.status, exc.detail, exc.headers)
+        except QuotaExceeded as exc:
+            await self._answer_error(request, send, 413, str(exc), extra=exc.figures)
         except PayloadTooLarge as exc:
             await self._answer_error(
                 request, send, 413, f"request body exceeds the limit of {exc.limit} bytes"
@@ -172,12 +183,14 @@ class BlobhouseApp:
         status: int,
         detail: str,
         headers: list[tuple[str, str]] | None = None,
+        *,
+        extra: dict[str, object] | None = None,
     ) -> None:
         with contextlib.suppress(Exception):
             if request.method == "HEAD":
                 await send_bytes(send, status, headers=headers)
             else:
-                await send_json(send, status, {"detail": detail}, headers)
+                await send_json(send, status, {"detail": detail, **(extra or {})}, headers)
 
     async def _route(self, request: Request, send: Send) -> None:
         path = request.raw_path

@@ -13,14 +13,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from blobhouse.backends.base import Quota
 from blobhouse.core.durations import DurationError, parse_duration
 from blobhouse.core.ids import IdError, validate_usecase
 from blobhouse.core.permissions import Permission
@@ -131,8 +140,38 @@ class ExpirationRules(_Strict):
     tti: KindRuleConfig = Field(default_factory=KindRuleConfig)
 
 
+_SIZE = re.compile(r"\s*([0-9]+)\s*([KMGTP]?i?B?)\s*", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
+
+
+def _byte_size(value: Any) -> Any:
+    """``1048576``, ``"512MiB"``, ``"10GB"``: quotas read better with units."""
+    if value is None or isinstance(value, int):
+        return value
+    match = _SIZE.fullmatch(str(value))
+    if match is None:
+        raise ValueError(f"{value!r} is not a size such as 1048576, 512MiB or 10GB")
+    number, unit = int(match.group(1)), match.group(2).upper()
+    binary = "I" in unit
+    prefix = unit.replace("I", "").replace("B", "")
+    factor = _UNITS[prefix] if not binary else 1024 ** ("KMGTP".index(prefix) + 1)
+    return number * factor
+
+
+class QuotaConfig(_Strict):
+    """Stored-data limits of a usecase: in total and per scope; writes past them get 413."""
+
+    max_bytes: int | None = Field(default=None, ge=0)
+    max_objects: int | None = Field(default=None, ge=0)
+    scope_max_bytes: int | None = Field(default=None, ge=0)
+    scope_max_objects: int | None = Field(default=None, ge=0)
+
+    _sizes = field_validator("max_bytes", "scope_max_bytes", mode="before")(_byte_size)
+
+
 class UsecaseConfig(_Strict):
     expiration: ExpirationRules = Field(default_factory=ExpirationRules)
+    quota: QuotaConfig | None = None
 
     def policy(self) -> UsecasePolicy:
         rules = self.expiration
@@ -249,6 +288,28 @@ class Settings(_Strict):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"http_addr must be host:port, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _quotas_need_usage_counters(self) -> Settings:
+        with_quota = [name for name, config in self.usecases.items() if config.quota]
+        if with_quota and not isinstance(self.storage, TieredStorage):
+            raise ValueError(
+                f"quotas (usecases {', '.join(with_quota)}) need tiered storage, whose SQL tier "
+                f"keeps the usage counters; storage.type is {self.storage.type!r}"
+            )
+        return self
+
+    def quotas(self) -> dict[str, Quota]:
+        return {
+            name: Quota(
+                config.quota.max_bytes,
+                config.quota.max_objects,
+                config.quota.scope_max_bytes,
+                config.quota.scope_max_objects,
+            )
+            for name, config in self.usecases.items()
+            if config.quota is not None
+        }
 
     @property
     def host(self) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from blobhouse.backends.base import Backend, Body, StoredObject
+from blobhouse.backends.base import Backend, Body, Quota, StoredObject
 from blobhouse.core.expiration import deadline_for, tti_bump
 from blobhouse.core.ids import ObjectId
 from blobhouse.core.metadata import Metadata
@@ -35,10 +35,12 @@ class StorageService:
         backend: Backend,
         usecases: Mapping[str, UsecasePolicy] | None = None,
         *,
+        quotas: Mapping[str, Quota] | None = None,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.backend = backend
         self.usecases = dict(usecases or {})
+        self.quotas = dict(quotas or {})
         self.clock = clock
 
     async def open(self) -> None:
@@ -64,7 +66,13 @@ class StorageService:
             time_expires=deadline_for(metadata.expiration_policy, now),
             size=None,
         )
-        return await self.backend.put(object_id, stamped, body, if_absent=if_absent)
+        return await self.backend.put(
+            object_id,
+            stamped,
+            body,
+            if_absent=if_absent,
+            quota=self.quotas.get(object_id.usecase),
+        )
 
     async def get(
         self, object_id: ObjectId, byte_range: RangeSpec | None = None
