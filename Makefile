@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?=
 PORT ?=
 
-.PHONY: serve test lint typecheck check clean
+.PHONY: serve test lint typecheck check clean services
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update && apt-get install -y python3-venv)
@@ -22,7 +22,14 @@ serve: export OS__AUTH__ENFORCE ?= false
 serve: $(STAMP)
 	$(VENV)/bin/blobhouse serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(CONFIG),--config $(CONFIG))
 
-test: $(STAMP)
+# Real engines the tests talk to: Redis on 127.0.0.1:6379 (started if it is down).
+services:
+	@command -v redis-server >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq redis-server)
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
+	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+	@for i in 1 2 3 4 5 6 7 8 9 10; do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.5; done
+
+test: $(STAMP) services
 	$(PY) -m pytest -n 2 --timeout 300
 
 lint: $(STAMP)

@@ -14,15 +14,21 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from blobhouse.core.ids import Scopes
 from blobhouse.server.http import HttpError
 
 __all__ = [
     "BandwidthLimiter",
+    "Bucket",
     "ConcurrencyLimiter",
     "Killswitch",
     "Killswitches",
+    "LocalBuckets",
+    "LocalDebt",
+    "RedisBuckets",
+    "RedisDebt",
     "ThroughputLimiter",
     "ThroughputRule",
     "normalize_service",
@@ -75,27 +81,52 @@ class Killswitches:
 # --- throughput: token buckets ------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One limit that applies to a request: its key, refill rate and what to call it."""
+
+    key: str
+    rate: float
+    capacity: float
+    label: str
+
+
 class _TokenBucket:
     """Capacity ``rps + burst``, starts full, refills ``rps`` tokens a second."""
 
-    __slots__ = ("capacity", "last", "rate", "tokens")
+    __slots__ = ("last", "tokens")
 
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.capacity = rate + burst
-        self.tokens = self.capacity
+    def __init__(self, capacity: float) -> None:
+        self.tokens = capacity
         self.last = time.monotonic()
 
-    def take(self) -> bool:
+    def take(self, rate: float, capacity: float) -> bool:
         now = time.monotonic()
-        refill = (now - self.last) * self.rate
+        refill = (now - self.last) * rate
         if refill >= 1:  # only whole tokens, as upstream
-            self.tokens = min(self.capacity, self.tokens + refill)
+            self.tokens = min(capacity, self.tokens + refill)
             self.last = now
         if self.tokens >= 1:
             self.tokens -= 1
             return True
         return False
+
+
+class LocalBuckets:
+    """Token buckets in this process: limits hold per server instance."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, _TokenBucket] = {}
+
+    async def take(self, buckets: Sequence[Bucket]) -> Bucket | None:
+        """Take one token from each bucket in order; return the first that was empty."""
+        for bucket in buckets:
+            state = self._buckets.get(bucket.key)
+            if state is None:
+                state = self._buckets[bucket.key] = _TokenBucket(bucket.capacity)
+            if not state.take(bucket.rate, bucket.capacity):
+                return bucket
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +144,8 @@ class ThroughputRule:
 
 
 class ThroughputLimiter:
+    """Requests per second: global, per usecase, per scope, and rules (spec §11.3)."""
+
     def __init__(
         self,
         global_rps: float | None,
@@ -120,80 +153,91 @@ class ThroughputLimiter:
         usecase_pct: float | None = None,
         scope_pct: float | None = None,
         rules: Sequence[ThroughputRule] = (),
+        store: LocalBuckets | RedisBuckets | None = None,
     ) -> None:
         self.global_rps = global_rps
         self.burst = burst
         self.usecase_pct = usecase_pct
         self.scope_pct = scope_pct
         self.rules = list(rules)
-        self._global = None if global_rps is None else _TokenBucket(global_rps, burst)
-        self._usecases: dict[str, _TokenBucket] = {}
-        self._scopes: dict[str, _TokenBucket] = {}
-        self._rules: dict[int, _TokenBucket] = {}
+        self.store = store or LocalBuckets()
+        self.active = global_rps is not None or bool(self.rules)
 
     def _share(self, pct: float) -> float:
         assert self.global_rps is not None
         return float(int(self.global_rps * pct / 100))
 
-    def check(self, usecase: str, scopes: Scopes) -> None:
-        """Take one token from every applicable bucket, or raise 429 naming the first empty."""
-        if self._global is not None:
-            if not self._global.take():
-                raise HttpError(429, "rate limited: global throughput exceeded")
+    def _bucket(self, key: str, rate: float, label: str) -> Bucket:
+        return Bucket(f"tp:{key}", rate, rate + self.burst, label)
+
+    def plan(self, usecase: str, scopes: Scopes) -> list[Bucket]:
+        """The buckets a request draws from, in the order they are checked."""
+        out: list[Bucket] = []
+        if self.global_rps is not None:
+            out.append(self._bucket("global", self.global_rps, "global throughput"))
             if self.usecase_pct is not None:
-                bucket = self._usecases.get(usecase)
-                if bucket is None:
-                    bucket = self._usecases[usecase] = _TokenBucket(
-                        self._share(self.usecase_pct), self.burst
+                out.append(
+                    self._bucket(
+                        f"u:{usecase}",
+                        self._share(self.usecase_pct),
+                        f"throughput of usecase '{usecase}'",
                     )
-                if not bucket.take():
-                    raise HttpError(429, f"rate limited: throughput of usecase '{usecase}'")
+                )
             if self.scope_pct is not None:
-                key = str(scopes)
-                bucket = self._scopes.get(key)
-                if bucket is None:
-                    bucket = self._scopes[key] = _TokenBucket(
-                        self._share(self.scope_pct), self.burst
+                out.append(
+                    self._bucket(
+                        f"s:{scopes}",
+                        self._share(self.scope_pct),
+                        f"throughput of scope '{scopes}'",
                     )
-                if not bucket.take():
-                    raise HttpError(429, f"rate limited: throughput of scope '{key}'")
+                )
         for index, rule in enumerate(self.rules):
             if not rule.matches(usecase, scopes):
                 continue
-            bucket = self._rules.get(index)
-            if bucket is None:
-                limits = [rule.rps] if rule.rps is not None else []
-                if rule.pct is not None and self.global_rps is not None:
-                    limits.append(self._share(rule.pct))
-                if not limits:
-                    continue
-                bucket = self._rules[index] = _TokenBucket(min(limits), self.burst)
-            if not bucket.take():
-                raise HttpError(429, "rate limited: throughput rule exceeded")
+            limits = [rule.rps] if rule.rps is not None else []
+            if rule.pct is not None and self.global_rps is not None:
+                limits.append(self._share(rule.pct))
+            if limits:
+                out.append(self._bucket(f"r:{index}", min(limits), "a throughput rule"))
+        return out
+
+    async def check(self, usecase: str, scopes: Scopes) -> None:
+        """Take a token from every applicable bucket, or raise 429 naming the empty one."""
+        if not self.active:
+            return
+        empty = await self.store.take(self.plan(usecase, scopes))
+        if empty is not None:
+            raise HttpError(429, f"rate limited: {empty.label} exceeded")
 
 
 # --- bandwidth: GCRA debt buckets ---------------------------------------------------------
 
 
-class _Gcra:
-    """Theoretical arrival time: spending n bytes pushes it n/bps seconds later."""
+class LocalDebt:
+    """Theoretical arrival times in this process: spending n bytes moves one n/bps later."""
 
-    __slots__ = ("bps", "burst", "tat")
+    def __init__(self) -> None:
+        self._tat: dict[str, float] = {}
 
-    def __init__(self, bps: float, burst_seconds: float) -> None:
-        self.bps = bps
-        self.burst = burst_seconds
-        self.tat = time.monotonic()
+    async def admits(self, buckets: Sequence[Bucket], burst: float) -> Bucket | None:
+        now = time.monotonic()
+        for bucket in buckets:
+            if self._tat.get(bucket.key, now) > now + burst:
+                return bucket
+        return None
 
-    def admits(self, now: float) -> bool:
-        return self.tat <= now + self.burst
-
-    def charge(self, size: int, now: float) -> None:
-        if self.bps > 0:
-            self.tat = max(self.tat, now) + size / self.bps
+    async def charge(self, buckets: Sequence[Bucket], size: int) -> None:
+        now = time.monotonic()
+        for bucket in buckets:
+            if bucket.rate > 0:
+                self._tat[bucket.key] = (
+                    max(self._tat.get(bucket.key, now), now) + size / bucket.rate
+                )
 
 
 class BandwidthLimiter:
+    """Bytes per second: checked when a request is admitted, charged as bytes flow."""
+
     def __init__(
         self,
         global_bps: float | None,
@@ -201,53 +245,162 @@ class BandwidthLimiter:
         usecase_pct: float | None = None,
         scope_pct: float | None = None,
         report_only: bool = False,
+        store: LocalDebt | RedisDebt | None = None,
     ) -> None:
         self.global_bps = global_bps
         self.burst = burst_ms / 1000
         self.usecase_pct = usecase_pct
         self.scope_pct = scope_pct
         self.report_only = report_only
+        self.store = store or LocalDebt()
+        self.active = global_bps is not None
         self.bytes_total = 0
-        self._global = None if global_bps is None else _Gcra(global_bps, self.burst)
-        self._usecases: dict[str, _Gcra] = {}
-        self._scopes: dict[str, _Gcra] = {}
 
-    def _buckets(self, usecase: str, scopes: Scopes) -> list[tuple[str, _Gcra]]:
-        if self._global is None or self.global_bps is None:
+    def plan(self, usecase: str, scopes: Scopes) -> list[Bucket]:
+        if self.global_bps is None:
             return []
-        out = [("global", self._global)]
+        out = [Bucket("bw:global", self.global_bps, 0, "global bandwidth")]
         if self.usecase_pct is not None:
-            bucket = self._usecases.setdefault(
-                usecase, _Gcra(self.global_bps * self.usecase_pct / 100, self.burst)
+            out.append(
+                Bucket(
+                    f"bw:u:{usecase}",
+                    self.global_bps * self.usecase_pct / 100,
+                    0,
+                    f"bandwidth of usecase '{usecase}'",
+                )
             )
-            out.append((f"usecase '{usecase}'", bucket))
         if self.scope_pct is not None:
-            key = str(scopes)
-            bucket = self._scopes.setdefault(
-                key, _Gcra(self.global_bps * self.scope_pct / 100, self.burst)
+            out.append(
+                Bucket(
+                    f"bw:s:{scopes}",
+                    self.global_bps * self.scope_pct / 100,
+                    0,
+                    f"bandwidth of scope '{scopes}'",
+                )
             )
-            out.append((f"scope '{key}'", bucket))
         return out
 
-    def check(self, usecase: str, scopes: Scopes) -> None:
-        now = time.monotonic()
-        for name, bucket in self._buckets(usecase, scopes):
-            if not bucket.admits(now) and not self.report_only:
-                raise HttpError(429, f"rate limited: bandwidth of {name} exceeded")
+    async def check(self, usecase: str, scopes: Scopes) -> None:
+        if not self.active:
+            return
+        over = await self.store.admits(self.plan(usecase, scopes), self.burst)
+        if over is not None and not self.report_only:
+            raise HttpError(429, f"rate limited: {over.label} exceeded")
 
-    def charge(self, usecase: str, scopes: Scopes, size: int) -> None:
+    async def charge(self, usecase: str, scopes: Scopes, size: int) -> None:
         self.bytes_total += size
-        now = time.monotonic()
-        for _, bucket in self._buckets(usecase, scopes):
-            bucket.charge(size, now)
+        if self.active and size:
+            await self.store.charge(self.plan(usecase, scopes), size)
 
     async def metered(
         self, usecase: str, scopes: Scopes, body: AsyncIterator[bytes]
     ) -> AsyncIterator[bytes]:
-        """Pass a byte stream through, charging its bytes as they flow."""
-        async for chunk in body:
-            self.charge(usecase, scopes, len(chunk))
-            yield chunk
+        """Pass a byte stream through, charging its bytes in batches as they flow."""
+        pending = 0
+        try:
+            async for chunk in body:
+                pending += len(chunk)
+                if pending >= _CHARGE_BATCH:
+                    await self.charge(usecase, scopes, pending)
+                    pending = 0
+                yield chunk
+        finally:
+            if pending:
+                await self.charge(usecase, scopes, pending)
+
+
+_CHARGE_BATCH = 64 * 1024
+
+
+# --- shared limits across instances (Redis) -----------------------------------------------
+
+# Token buckets in Redis, timed by Redis's clock so every instance agrees. Returns the
+# 1-based index of the first empty bucket, or 0.
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+for i, key in ipairs(KEYS) do
+  local rate = tonumber(ARGV[2 * i - 1])
+  local cap = tonumber(ARGV[2 * i])
+  local v = redis.call('HMGET', key, 't', 'ts')
+  local tokens = tonumber(v[1]) or cap
+  local ts = tonumber(v[2]) or now
+  local refill = (now - ts) * rate
+  if refill >= 1 then
+    tokens = math.min(cap, tokens + refill)
+    ts = now
+  end
+  local empty = tokens < 1
+  if not empty then tokens = tokens - 1 end
+  redis.call('HSET', key, 't', tostring(tokens), 'ts', tostring(ts))
+  redis.call('EXPIRE', key, 3600)
+  if empty then return i end
+end
+return 0
+"""
+
+_ADMITS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local burst = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat > now + burst then return i end
+end
+return 0
+"""
+
+_CHARGE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local size = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local rate = tonumber(ARGV[i + 1])
+  if rate > 0 then
+    local tat = math.max(tonumber(redis.call('GET', key) or now), now) + size / rate
+    redis.call('SET', key, tostring(tat), 'EX', 3600)
+  end
+end
+return 0
+"""
+
+
+class RedisBuckets:
+    """Token buckets shared by every instance that points at the same Redis."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self._take = client.register_script(_TAKE)
+        self.prefix = prefix
+
+    async def take(self, buckets: Sequence[Bucket]) -> Bucket | None:
+        if not buckets:
+            return None
+        args: list[float] = []
+        for bucket in buckets:
+            args += [bucket.rate, bucket.capacity]
+        index = int(await self._take(keys=[self.prefix + b.key for b in buckets], args=args))
+        return buckets[index - 1] if index else None
+
+
+class RedisDebt:
+    """GCRA debt shared by every instance that points at the same Redis."""
+
+    def __init__(self, client: Any, prefix: str) -> None:
+        self._admits = client.register_script(_ADMITS)
+        self._charge = client.register_script(_CHARGE)
+        self.prefix = prefix
+
+    async def admits(self, buckets: Sequence[Bucket], burst: float) -> Bucket | None:
+        if not buckets:
+            return None
+        keys = [self.prefix + b.key for b in buckets]
+        index = int(await self._admits(keys=keys, args=[burst]))
+        return buckets[index - 1] if index else None
+
+    async def charge(self, buckets: Sequence[Bucket], size: int) -> None:
+        if buckets:
+            keys = [self.prefix + b.key for b in buckets]
+            await self._charge(keys=keys, args=[size, *(b.rate for b in buckets)])
 
 
 # --- concurrency ---------------------------------------------------------------------------

@@ -242,6 +242,9 @@ class BandwidthConfig(_Strict):
 class RateLimitsConfig(_Strict):
     throughput: ThroughputConfig = Field(default_factory=ThroughputConfig)
     bandwidth: BandwidthConfig = Field(default_factory=BandwidthConfig)
+    # Beyond upstream: keep the buckets in Redis so limits hold across instances.
+    redis_url: str | None = None
+    redis_prefix: str = "blobhouse:limits:"
 
 
 class HttpConfig(_Strict):

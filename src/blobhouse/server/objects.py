@@ -24,6 +24,10 @@ from blobhouse.server.admission import (
     ConcurrencyLimiter,
     Killswitch,
     Killswitches,
+    LocalBuckets,
+    LocalDebt,
+    RedisBuckets,
+    RedisDebt,
     ThroughputLimiter,
     ThroughputRule,
 )
@@ -51,6 +55,15 @@ def build_admission(settings: Settings) -> Admission:
     limits = settings.rate_limits
     throughput = limits.throughput
     bandwidth = limits.bandwidth
+    buckets: LocalBuckets | RedisBuckets | None = None
+    debt: LocalDebt | RedisDebt | None = None
+    if limits.redis_url is not None:
+        # Several instances share one budget: buckets live in Redis, timed by its clock.
+        import redis.asyncio
+
+        client = redis.asyncio.Redis.from_url(limits.redis_url)
+        buckets = RedisBuckets(client, limits.redis_prefix)
+        debt = RedisDebt(client, limits.redis_prefix)
     return Admission(
         Killswitches([Killswitch(k.usecase, k.scopes, k.service) for k in settings.killswitches]),
         ThroughputLimiter(
@@ -62,6 +75,7 @@ def build_admission(settings: Settings) -> Admission:
                 ThroughputRule(rule.usecase, rule.scope_map(), rule.rps, rule.pct)
                 for rule in throughput.rules
             ],
+            buckets,
         ),
         BandwidthLimiter(
             bandwidth.global_bps,
@@ -69,6 +83,7 @@ def build_admission(settings: Settings) -> Admission:
             bandwidth.usecase_pct,
             bandwidth.scope_pct,
             bandwidth.report_only,
+            debt,
         ),
         ConcurrencyLimiter(
             settings.service.max_concurrency,
@@ -83,7 +98,7 @@ class ObjectHandlers:
         self.service = service
         self.max_object_size = max_object_size
         self.admission = admission
-        self._metering = admission.bandwidth.global_bps is not None
+        self._metering = admission.bandwidth.active
 
     async def handle(
         self, route: ObjectRoute, request: Request, send: Send, access: Access
@@ -92,8 +107,8 @@ class ObjectHandlers:
         admission.killswitches.check(
             route.usecase, route.scopes, request.header("x-downstream-service")
         )
-        admission.bandwidth.check(route.usecase, route.scopes)
-        admission.throughput.check(route.usecase, route.scopes)
+        await admission.bandwidth.check(route.usecase, route.scopes)
+        await admission.throughput.check(route.usecase, route.scopes)
         async with admission.concurrency.permit():
             await self._dispatch(route, request, send, access)
 
