@@ -220,6 +220,23 @@ class BackendContract:
         head = await backend.head(oid("tti"))
         assert head is not None and head.time_expires == deadline + timedelta(hours=2)
 
+    async def test_set_expiry_with_policy_extends_a_ttl(self, backend: Backend) -> None:
+        now = datetime.now(UTC).replace(microsecond=0)
+        written = meta(
+            expiration_policy=TimeToLive(timedelta(days=1)),
+            time_created=now,
+            time_expires=now + timedelta(days=1),
+        )
+        await backend.put(oid("ttl"), written, bytes_body(b"keep me"))
+        longer = TimeToLive(timedelta(days=30))
+        assert await backend.set_expiry(oid("ttl"), now + timedelta(days=30), longer) is True
+        head = await backend.head(oid("ttl"))
+        assert head is not None
+        assert head.expiration_policy == longer
+        assert head.time_expires == now + timedelta(days=30)
+        assert await backend.set_expiry(oid("ttl"), now + timedelta(days=2), longer) is False
+        assert await read(backend, oid("ttl")) == b"keep me"
+
     async def test_reaper_removes_only_expired_objects(self, backend: Backend) -> None:
         past = datetime.now(UTC) - timedelta(minutes=1)
         for index, size in enumerate((10, LARGE, 10)):

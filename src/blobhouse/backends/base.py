@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from blobhouse.core.expiration import ExpirationPolicy
 from blobhouse.core.ids import ObjectId
 from blobhouse.core.metadata import Metadata
 from blobhouse.core.ranges import ByteRange, RangeSpec
@@ -173,8 +174,17 @@ class Backend(abc.ABC):
         """Remove an object; True if one was there. Missing objects are not an error."""
 
     @abc.abstractmethod
-    async def set_expiry(self, object_id: ObjectId, time_expires: datetime) -> None:
-        """Move a deadline later (TTI bumps); never earlier, never touching the payload."""
+    async def set_expiry(
+        self,
+        object_id: ObjectId,
+        time_expires: datetime,
+        policy: ExpirationPolicy | None = None,
+    ) -> bool:
+        """Move a deadline later, never earlier, never touching the payload.
+
+        With ``policy`` the stored policy is replaced too (a TTL extended to the new
+        deadline). Returns True when the deadline moved.
+        """
 
     @abc.abstractmethod
     async def reap_expired(self, now: datetime, limit: int) -> int:

@@ -31,8 +31,10 @@ from blobhouse.backends.records import (
     dumps,
     metadata_from_record,
     metadata_to_record,
+    policy_to_columns,
     to_micros,
 )
+from blobhouse.core.expiration import ExpirationPolicy
 from blobhouse.core.ids import ObjectId
 from blobhouse.core.metadata import Metadata
 from blobhouse.core.ranges import RangeSpec
@@ -123,7 +125,7 @@ class FilesystemBackend(Backend):
         if_absent: bool = False,
         quota: Quota | None = None,
     ) -> Metadata:
-        record = metadata_to_record(metadata)
+        record = _fixed_width(metadata_to_record(metadata))
         record["id"] = [object_id.usecase, str(object_id.scopes), object_id.key]
         header = dumps(record).encode() + b"\n"
         target = self.path_of(object_id)
@@ -195,28 +197,43 @@ class FilesystemBackend(Backend):
         _fsync_dir(path.parent)
         return True
 
-    async def set_expiry(self, object_id: ObjectId, time_expires: datetime) -> None:
-        await asyncio.to_thread(self._set_expiry_sync, self.path_of(object_id), time_expires)
+    async def set_expiry(
+        self,
+        object_id: ObjectId,
+        time_expires: datetime,
+        policy: ExpirationPolicy | None = None,
+    ) -> bool:
+        path = self.path_of(object_id)
+        return await asyncio.to_thread(self._set_expiry_sync, path, time_expires, policy)
 
-    def _set_expiry_sync(self, path: Path, time_expires: datetime) -> None:
+    def _set_expiry_sync(
+        self, path: Path, time_expires: datetime, policy: ExpirationPolicy | None
+    ) -> bool:
+        """Patch the header in place: deadlines and durations are fixed-width numbers, so
+        the header keeps its length and the payload is never rewritten."""
         try:
             handle = open(path, "r+b")  # noqa: SIM115 - closed below
         except FileNotFoundError:
-            return
+            return False
         with handle:
             record, length = _read_header(handle)
             current = record.get("te")
             new = to_micros(time_expires)
-            if current is None or current >= new:
-                return
-            record["te"] = new
+            if current is None or int(current) >= new:
+                return False
+            record["te"] = f"{new:0{_WIDTH}d}"
+            if policy is not None:
+                kind, micros = policy_to_columns(policy)
+                record["ek"] = kind
+                record["ed"] = f"{micros:0{_WIDTH}d}"
             header = dumps(record).encode() + b"\n"
             if len(header) != length:
-                return  # a wider number cannot be patched in place; the bump is best effort
+                raise BackendError(self.name, f"cannot patch the header of {path} in place")
             handle.seek(0)
             handle.write(header)
             handle.flush()
             os.fsync(handle.fileno())
+            return True
 
     # --- reads ----------------------------------------------------------------------
 
@@ -299,6 +316,17 @@ class FilesystemBackend(Backend):
                         if removed >= limit:
                             return removed
         return removed
+
+
+_WIDTH = 20  # digits: microsecond deadlines and durations for the next 3,000 centuries
+
+
+def _fixed_width(record: dict[str, Any]) -> dict[str, Any]:
+    """Store deadline and duration as fixed-width strings so they can be patched in place."""
+    for name in ("te", "ed"):
+        if record.get(name) is not None:
+            record[name] = f"{int(record[name]):0{_WIDTH}d}"
+    return record
 
 
 def _discard(handle: IO[bytes] | None, tmp: Path) -> None:

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from blobhouse.backends.base import Backend, Body, ObjectExists, Quota, StoredObject, bytes_body
+from blobhouse.core.expiration import ExpirationPolicy
 from blobhouse.core.ids import ObjectId
 from blobhouse.core.metadata import Metadata
 from blobhouse.core.ranges import RangeSpec
@@ -71,13 +72,23 @@ class MemoryBackend(Backend):
     async def delete(self, object_id: ObjectId) -> bool:
         return self._objects.pop(object_id, None) is not None
 
-    async def set_expiry(self, object_id: ObjectId, time_expires: datetime) -> None:
+    async def set_expiry(
+        self,
+        object_id: ObjectId,
+        time_expires: datetime,
+        policy: ExpirationPolicy | None = None,
+    ) -> bool:
         entry = self._objects.get(object_id)
         if entry is None:
-            return
+            return False
         meta, payload = entry
-        if meta.time_expires is not None and meta.time_expires < time_expires:
-            self._objects[object_id] = (replace(meta, time_expires=time_expires), payload)
+        if meta.time_expires is None or meta.time_expires >= time_expires:
+            return False
+        changed = replace(meta, time_expires=time_expires)
+        if policy is not None:
+            changed = replace(changed, expiration_policy=policy)
+        self._objects[object_id] = (changed, payload)
+        return True
 
     async def reap_expired(self, now: datetime, limit: int) -> int:
         expired = [oid for oid, (meta, _) in self._objects.items() if meta.is_expired(now)]

@@ -79,7 +79,9 @@ def metadata_from_record(record: dict[str, Any], size: int | None = None) -> Met
     return Metadata(
         content_type=record.get("ct", DEFAULT_CONTENT_TYPE),
         compression=record.get("ce"),
-        expiration_policy=policy_from_columns(record.get("ek"), record.get("ed")),
+        expiration_policy=policy_from_columns(
+            record.get("ek"), None if record.get("ed") is None else int(record["ed"])
+        ),
         time_created=None if created is None else from_micros(int(created)),
         time_expires=None if expires is None else from_micros(int(expires)),
         origin=record.get("or"),

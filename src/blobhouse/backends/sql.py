@@ -40,6 +40,7 @@ from blobhouse.backends.records import (
     to_micros,
 )
 from blobhouse.backends.sql_runners import SqlRunner, runner_for
+from blobhouse.core.expiration import ExpirationPolicy
 from blobhouse.core.ids import ObjectId, Scopes
 from blobhouse.core.metadata import Metadata
 
@@ -143,6 +144,15 @@ _BUMP_EXPIRY = (
     sa.update(_T)
     .where(_WHERE_PK, _T.c.time_expires < sa.bindparam("new_expires"))
     .values(time_expires=sa.bindparam("new_expires"))
+)
+_EXTEND_EXPIRY = (
+    sa.update(_T)
+    .where(_WHERE_PK, _T.c.time_expires < sa.bindparam("new_expires"))
+    .values(
+        time_expires=sa.bindparam("new_expires"),
+        expiration_kind=sa.bindparam("new_kind"),
+        expiration_micros=sa.bindparam("new_micros"),
+    )
 )
 _PICK_EXPIRED = (
     sa.select(_T.c.usecase, _T.c.scope, _T.c.key)
@@ -360,14 +370,25 @@ class SqlStore:
         async with self._guard():
             return await self._runner.write(run)
 
-    async def set_expiry(self, object_id: ObjectId, time_expires: datetime) -> None:
-        params = {**_pk_params(object_id), "new_expires": to_micros(time_expires)}
+    async def set_expiry(
+        self,
+        object_id: ObjectId,
+        time_expires: datetime,
+        policy: ExpirationPolicy | None = None,
+    ) -> bool:
+        """Move the deadline later (never earlier); with ``policy``, store it too."""
+        params: dict[str, Any] = {**_pk_params(object_id), "new_expires": to_micros(time_expires)}
+        stmt = _BUMP_EXPIRY
+        if policy is not None:
+            kind, micros = policy_to_columns(policy)
+            params.update(new_kind=kind, new_micros=micros)
+            stmt = _EXTEND_EXPIRY
 
-        def run(conn: sa.Connection) -> None:
-            conn.execute(_BUMP_EXPIRY, params)
+        def run(conn: sa.Connection) -> bool:
+            return bool(conn.execute(stmt, params).rowcount)
 
         async with self._guard():
-            await self._runner.write(run)
+            return await self._runner.write(run)
 
     async def take_expired(
         self, now: datetime, limit: int

@@ -20,6 +20,7 @@ import uuid_utils
 
 from blobhouse.backends.base import Backend, Body, ObjectExists, Quota, StoredObject, bytes_body
 from blobhouse.backends.sql import BlobRef, SqlStore
+from blobhouse.core.expiration import ExpirationPolicy
 from blobhouse.core.ids import ObjectId, Scopes
 from blobhouse.core.metadata import Metadata
 from blobhouse.core.ranges import RangeSpec
@@ -163,8 +164,13 @@ class TieredBackend(Backend):
         self._forget(blob)
         return existed
 
-    async def set_expiry(self, object_id: ObjectId, time_expires: datetime) -> None:
-        await self.high_volume.set_expiry(object_id, time_expires)
+    async def set_expiry(
+        self,
+        object_id: ObjectId,
+        time_expires: datetime,
+        policy: ExpirationPolicy | None = None,
+    ) -> bool:
+        return await self.high_volume.set_expiry(object_id, time_expires, policy)
 
     async def reap_expired(self, now: datetime, limit: int) -> int:
         taken = await self.high_volume.take_expired(now, limit)

@@ -6,15 +6,19 @@ order (path, range, metadata, usecase policy), so a bad request never stores a b
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from blobhouse.backends.base import ObjectExists
+from blobhouse.core.durations import DurationError, parse_duration
 from blobhouse.core.ids import generate_key
 from blobhouse.core.metadata import (
     MetadataError,
     metadata_from_request_headers,
     metadata_response_headers,
+    parse_timestamp,
 )
 from blobhouse.core.permissions import Permission
 from blobhouse.core.ranges import RangeError, RangeNotSatisfiable, RangeSpec, parse_range
@@ -36,11 +40,39 @@ from blobhouse.server.compression import accepts_zstd, decompress_stream
 from blobhouse.server.config import Settings
 from blobhouse.server.http import HttpError, Request, Send, send_bytes, send_json, send_stream
 from blobhouse.service.policy import PolicyViolation
-from blobhouse.service.storage import StorageService
+from blobhouse.service.storage import NotExtendable, StorageService
 
 __all__ = ["ObjectHandlers"]
 
 _ACCEPT_RANGES = ("accept-ranges", "bytes")
+_MAX_PATCH_BODY = 64 * 1024
+
+
+def _parse_extension(body: object) -> dict[str, Any]:
+    """``{"extend_expiry": {"at": ts}}`` or ``{"extend_expiry": {"after": d, "from": ...}}``.
+
+    Well-formed JSON of the wrong shape is a 422, as upstream's JSON extractor answers.
+    """
+    if not isinstance(body, dict) or set(body) != {"extend_expiry"}:
+        raise HttpError(422, "body must be {\"extend_expiry\": {...}}")
+    spec = body["extend_expiry"]
+    if not isinstance(spec, dict):
+        raise HttpError(422, 'body must be {"extend_expiry": {...}}')
+    if set(spec) == {"at"} and isinstance(spec["at"], str):
+        try:
+            return {"at": parse_timestamp(spec["at"])}
+        except ValueError as exc:
+            raise HttpError(422, f"invalid 'at' timestamp: {exc}") from exc
+    if set(spec) == {"after", "from"} and isinstance(spec["after"], str):
+        anchor = spec["from"]
+        if anchor not in ("now", "creation"):
+            raise HttpError(422, "'from' must be 'now' or 'creation'")
+        try:
+            after = parse_duration(spec["after"])
+        except DurationError as exc:
+            raise HttpError(422, f"invalid 'after' duration: {exc}") from exc
+        return {"after": after, "from_creation": anchor == "creation"}
+    raise HttpError(422, "extend_expiry needs either 'at', or 'after' with 'from'")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +178,7 @@ class ObjectHandlers:
             await self.service.delete(route.object_id())
             await send_bytes(send, 204)
         elif method == "PATCH":
-            raise HttpError(501, "expiry extension (PATCH) is not implemented by this server yet")
+            await self._patch(route, request, send, access)
         else:
             raise HttpError(
                 405,
@@ -255,6 +287,30 @@ class ObjectHandlers:
             headers.append(("content-length", str(stored.metadata.size or 0)))
             status = 200
         await send_stream(send, status, headers, self._metered(route, stored.body))
+
+    async def _patch(
+        self, route: ObjectRoute, request: Request, send: Send, access: Access
+    ) -> None:
+        """Expiry extension (client 0.2.10 ``extend_expiry``, spec §22.7)."""
+        content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise HttpError(415, "PATCH needs a JSON body with Content-Type: application/json")
+        raw = b"".join([chunk async for chunk in request.body(_MAX_PATCH_BODY)])
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise HttpError(400, f"body is not valid JSON: {exc}") from exc
+        target = _parse_extension(body)
+        access.require(Permission.OBJECT_WRITE, route.usecase, route.scopes, request.method)
+        try:
+            await self.service.extend_expiry(route.object_id(), **target)
+        except LookupError:
+            raise HttpError(404, "object not found") from None
+        except NotExtendable as exc:
+            raise HttpError(409, str(exc)) from exc
+        except PolicyViolation as exc:
+            raise HttpError(400, str(exc)) from exc
+        await send_bytes(send, 204)
 
     async def _head(self, route: ObjectRoute, send: Send) -> None:
         meta = await self.service.head(route.object_id())

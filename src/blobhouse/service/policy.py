@@ -31,6 +31,15 @@ class UsecasePolicy:
     ttl: KindRule = field(default_factory=KindRule)
     tti: KindRule = field(default_factory=KindRule)
 
+    def check_deadline(self, usecase: str, policy: ExpirationPolicy, remaining: timedelta) -> None:
+        """An extension may not push a deadline further out than the policy's maximum."""
+        rule = self.ttl if isinstance(policy, TimeToLive) else self.tti
+        if rule.max is not None and remaining > rule.max:
+            raise PolicyViolation(
+                f"extending to {format_duration(remaining)} from now exceeds the maximum of "
+                f"{format_duration(rule.max)} for use case '{usecase}'"
+            )
+
     def check(self, usecase: str, policy: ExpirationPolicy | None) -> None:
         wire = format_expiration(policy)
         if policy is None:

@@ -9,24 +9,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from blobhouse.backends.base import Backend, Body, Quota, StoredObject
-from blobhouse.core.expiration import deadline_for, tti_bump
+from blobhouse.core.expiration import TimeToLive, deadline_for, tti_bump
 from blobhouse.core.ids import ObjectId
 from blobhouse.core.metadata import Metadata
 from blobhouse.core.ranges import RangeSpec
 from blobhouse.service.policy import UsecasePolicy
 
-__all__ = ["StorageService"]
+__all__ = ["NotExtendable", "StorageService"]
 
 log = logging.getLogger(__name__)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _ceil_seconds(moment: datetime) -> datetime:
+    if moment.microsecond:
+        return moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment
+
+
+def _ceil_delta(delta: timedelta) -> timedelta:
+    return timedelta(seconds=math.ceil(delta.total_seconds()))
+
+
+class NotExtendable(Exception):
+    """An expiry extension of an object that has no deadline to move (409)."""
 
 
 class StorageService:
@@ -96,6 +111,50 @@ class StorageService:
             return None
         await self._touch(object_id, meta, now)
         return meta
+
+    async def extend_expiry(
+        self,
+        object_id: ObjectId,
+        *,
+        at: datetime | None = None,
+        after: timedelta | None = None,
+        from_creation: bool = False,
+    ) -> bool:
+        """Make an object live at least until a target deadline; never shorten one.
+
+        Returns True when the deadline moved. Raises LookupError for a missing or expired
+        object, NotExtendable for one that never expires, PolicyViolation for a target
+        beyond the usecase's maximum.
+        """
+        meta = await self.backend.head(object_id)
+        now = self.clock()
+        if meta is None or meta.is_expired(now):
+            raise LookupError(str(object_id))
+        if meta.expiration_policy is None or meta.time_expires is None:
+            raise NotExtendable(
+                "the object never expires; only TTL and TTI objects can be extended"
+            )
+        if at is not None:
+            target = _ceil_seconds(at)
+        elif from_creation:
+            if meta.time_created is None:
+                raise NotExtendable("the object has no creation time to extend from")
+            assert after is not None
+            target = meta.time_created + after
+        else:
+            assert after is not None
+            target = now + after
+        rules = self.usecases.get(object_id.usecase)
+        if rules is not None:
+            rules.check_deadline(object_id.usecase, meta.expiration_policy, target - now)
+        if meta.time_expires >= target:
+            return False
+        policy = None
+        if isinstance(meta.expiration_policy, TimeToLive) and meta.time_created is not None:
+            # TTL objects keep "created + ttl = deadline", so reads show the longer TTL.
+            policy = TimeToLive(_ceil_delta(target - meta.time_created))
+            target = meta.time_created + policy.delta
+        return await self.backend.set_expiry(object_id, target, policy)
 
     async def delete(self, object_id: ObjectId) -> bool:
         return await self.backend.delete(object_id)
