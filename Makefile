@@ -22,8 +22,13 @@ serve: export OS__AUTH__ENFORCE ?= false
 serve: $(STAMP)
 	$(VENV)/bin/blobhouse serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT)) $(if $(CONFIG),--config $(CONFIG))
 
-# Real engines the tests talk to: Redis on 127.0.0.1:6379 (started if it is down).
+# Real engines the tests talk to: PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379,
+# installed and started if they are missing or down.
 services:
+	@command -v pg_ctlcluster >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq postgresql)
+	@pg_isready -q -h 127.0.0.1 -p 5432 || \
+	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start
+	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 	@command -v redis-server >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq redis-server)
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
 	  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no

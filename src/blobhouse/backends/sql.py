@@ -16,6 +16,7 @@ Core, the migrations Alembic, so SQLite and PostgreSQL share both.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -199,6 +200,14 @@ class Usage:
     bytes: int
 
 
+_ADVISORY_LOCK = sa.text("SELECT pg_advisory_xact_lock(:lock)")
+
+
+def _lock_id(name: str) -> int:
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 def _enforce(
     conn: sa.Connection, object_id: ObjectId, quota: Quota, d_objects: int, d_bytes: int
 ) -> None:
@@ -206,6 +215,14 @@ def _enforce(
     if d_objects <= 0 and d_bytes <= 0:
         return  # shrinking never fails, even over quota
     key = {"pk_usecase": object_id.usecase, "pk_scope": str(object_id.scopes)}
+    if conn.dialect.name == "postgresql":
+        # Counters are read then written; under READ COMMITTED two writers would both see
+        # room. A transaction lock per limited usecase/scope makes the check exact.
+        if quota.max_bytes is not None or quota.max_objects is not None:
+            conn.execute(_ADVISORY_LOCK, {"lock": _lock_id(object_id.usecase)})
+        if quota.scope_max_bytes is not None or quota.scope_max_objects is not None:
+            lock = _lock_id(f"{object_id.usecase}/{object_id.scopes}")
+            conn.execute(_ADVISORY_LOCK, {"lock": lock})
     checks = [
         (
             "scope",
@@ -336,8 +353,23 @@ class SqlStore:
         now = values["time_created"]
         previous, upsert, count = self._previous, self._upsert, self._count
 
+        sqlite_engine = self._sqlite
+
         def run(conn: sa.Connection) -> BlobRef | None:
             old = conn.execute(previous, key).first()
+            if old is None and not sqlite_engine:
+                # FOR UPDATE locks nothing when the row is absent: claim the key with a
+                # plain INSERT; if a concurrent writer claimed it first, lock theirs.
+                try:
+                    with conn.begin_nested():
+                        if quota is not None:
+                            _enforce(conn, object_id, quota, 1, values["size"])
+                        conn.execute(_T.insert(), values)
+                except sa.exc.IntegrityError:
+                    old = conn.execute(previous, key).first()
+                else:
+                    conn.execute(count, {**key, "d_objects": 1, "d_bytes": values["size"]})
+                    return None
             old_row = None if old is None else old._mapping
             if old_row is not None and if_absent:
                 expires = old_row["time_expires"]
@@ -470,6 +502,9 @@ class _EngineErrors:
 
 def _upgrade_schema(sync_conn: sa.Connection) -> None:
     """Bring the schema to the newest Alembic revision, inside the caller's transaction."""
+    if sync_conn.dialect.name == "postgresql":
+        # Several instances may start at once; one migrates, the others wait and see it done.
+        sync_conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7212031906)")
     from alembic import command
     from alembic.config import Config
 

@@ -54,7 +54,7 @@ def _parse_extension(body: object) -> dict[str, Any]:
     Well-formed JSON of the wrong shape is a 422, as upstream's JSON extractor answers.
     """
     if not isinstance(body, dict) or set(body) != {"extend_expiry"}:
-        raise HttpError(422, "body must be {\"extend_expiry\": {...}}")
+        raise HttpError(422, 'body must be {"extend_expiry": {...}}')
     spec = body["extend_expiry"]
     if not isinstance(spec, dict):
         raise HttpError(422, 'body must be {"extend_expiry": {...}}')
