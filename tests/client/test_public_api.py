@@ -28,6 +28,10 @@ OFFICIAL_NAMES = {
     "TimeToLive",
     "MetricsBackend",
     "NoOpMetricsBackend",
+    "Permission",
+    "SecretKey",
+    "TokenGenerator",
+    "TokenProvider",
 }
 
 

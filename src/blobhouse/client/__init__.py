@@ -12,16 +12,24 @@ Switching is one import::
 Differences from the official client: ``retries=0`` means no retries; the connect
 timeout is 1 s; expiration headers are parsed with the full humantime grammar; puts
 of file-like objects stream chunk by chunk; ``put(if_absent=True)`` and
-``get(byte_range=...)`` are extensions; signing keys, pre-signed URLs, multipart,
-resumable uploads and ``extend_expiry`` are not supported yet.
+``get(byte_range=...)`` are extensions, and so is ``Session.presigned_put_url``
+(signed upload URLs); multipart, resumable uploads and ``extend_expiry`` are not
+supported yet.
+
+Signing keys work as in the official client::
+
+    key = SecretKey("my-service", Path("my-service.private.pem").read_text())
+    client = Client("http://localhost:8888", token=key)  # a fresh JWT per request
 """
 
+from blobhouse.client._auth import SecretKey, TokenGenerator, TokenProvider
 from blobhouse.client._client import Client, Session, Usecase
 from blobhouse.client._errors import ExpiryExtensionRejected, ObjectNotFound, RequestError
 from blobhouse.client._metrics import MetricsBackend, NoOpMetricsBackend
 from blobhouse.client._models import Compression, GetResponse
 from blobhouse.core.expiration import ExpirationPolicy, TimeToIdle, TimeToLive
 from blobhouse.core.metadata import Metadata
+from blobhouse.core.permissions import Permission
 
 __all__ = [
     "Client",
@@ -33,9 +41,13 @@ __all__ = [
     "MetricsBackend",
     "NoOpMetricsBackend",
     "ObjectNotFound",
+    "Permission",
     "RequestError",
+    "SecretKey",
     "Session",
     "TimeToIdle",
     "TimeToLive",
+    "TokenGenerator",
+    "TokenProvider",
     "Usecase",
 ]

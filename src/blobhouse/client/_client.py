@@ -16,21 +16,29 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import IO, Any, cast
-from urllib.parse import urlsplit
+from typing import IO, Any, Literal, cast
+from urllib.parse import quote, urlsplit
 
 import urllib3
 from urllib3.connectionpool import HTTPConnectionPool, connection_from_url
 
 from blobhouse._version import __version__
 from blobhouse.client import _compression
-from blobhouse.client._auth import AUTH_HEADER, TokenProvider, auth_header_value, check_token
+from blobhouse.client._auth import (
+    AUTH_HEADER,
+    PARAM_AUTH,
+    SecretKey,
+    TokenProvider,
+    auth_header_value,
+    check_token,
+)
 from blobhouse.client._compression import (
     ByteCounts,
     compress_stream,
@@ -52,8 +60,20 @@ from blobhouse.core.metadata import (
     metadata_from_response_headers,
     metadata_request_headers,
 )
+from blobhouse.core.permissions import Permission
+from blobhouse.core.presign import (
+    MAX_PRESIGN_DURATION,
+    PARAM_CONTENT_TYPE,
+    PARAM_DURATION,
+    PARAM_KID,
+    PARAM_MAX_SIZE,
+    PARAM_SIG,
+    PARAM_TIMESTAMP,
+    canonical_form,
+    format_presign_timestamp,
+)
 from blobhouse.core.ranges import RangeSpec
-from blobhouse.core.urls import encode_path, object_path
+from blobhouse.core.urls import encode_path, encode_query, object_path
 
 __all__ = [
     "DEFAULT_CONNECT_RETRIES",
@@ -73,6 +93,8 @@ DEFAULT_CONNECT_TIMEOUT = 1.0
 DEFAULT_CONNECT_RETRIES = 3
 
 _COMPRESSIONS: tuple[Compression, ...] = ("zstd", "none")
+
+PRESIGNED_METHODS = ("GET", "HEAD")
 
 
 def _connect_only_retries(connect: int) -> urllib3.Retry:
@@ -151,8 +173,6 @@ class _Transport:
 
             for name, value in sentry_sdk.get_current_scope().iter_trace_propagation_headers():
                 headers[name] = value
-        if self.token is not None:
-            headers[AUTH_HEADER] = auth_header_value(self.token)
         return headers
 
 
@@ -173,7 +193,11 @@ class Client:
         connection_kwargs: passed to ``urllib3.connection_from_url``, merged last, so
             ``retries``, ``timeout``, TLS options and ``headers`` (merged over the
             ``User-Agent``) can be overridden.
-        token: a pre-minted token sent as ``x-os-auth: Bearer <token>``.
+        token: how requests authenticate, sent as ``x-os-auth: Bearer <jwt>``: a
+            :class:`SecretKey` mints a fresh token per request, scoped to the session's
+            usecase and scopes; a ``str`` is a pre-minted token sent as it is; None (or
+            ``""``) sends none. Minting tokens (:meth:`Session.mint_token`,
+            ``object_url(token_validity=...)``) and pre-signed URLs need a SecretKey.
     """
 
     def __init__(
@@ -284,6 +308,25 @@ class Session:
             self._usecase.name, self._scopes, key
         )
 
+    def _headers(self) -> urllib3.HTTPHeaderDict:
+        """The client's headers plus this request's token (minted now for a SecretKey)."""
+        headers = self._transport.headers()
+        token = self._transport.token
+        if isinstance(token, SecretKey):
+            token = token.token_for_scope(self._usecase.name, self._scopes)
+        if token:
+            headers[AUTH_HEADER] = auth_header_value(token)
+        return headers
+
+    def _secret_key(self, purpose: str) -> SecretKey:
+        token = self._transport.token
+        if not isinstance(token, SecretKey):
+            raise ValueError(
+                f"no secret key configured on this session: {purpose} needs a signing key "
+                "(Client(token=SecretKey(...)))"
+            )
+        return token
+
     def _request(
         self,
         method: str,
@@ -353,7 +396,7 @@ class Session:
         compress_here = precompressed is None and encoding == "zstd"
         chosen_key = validate_key(key) if key else None
 
-        headers = self._transport.headers()
+        headers = self._headers()
         headers.update(
             metadata_request_headers(
                 content_type=content_type or None,
@@ -423,7 +466,7 @@ class Session:
         raises :class:`RequestError` with status 416.
         """
         validate_key(key)
-        headers = self._transport.headers()
+        headers = self._headers()
         if byte_range is not None:
             start, end = byte_range
             headers["Range"] = RangeSpec(first=start, last=end).header_value()
@@ -470,7 +513,7 @@ class Session:
         """
         validate_key(key)
         with self._measure("head"):
-            response = self._request("HEAD", key, self._transport.headers(), preload_content=True)
+            response = self._request("HEAD", key, self._headers(), preload_content=True)
             if response.status == 404:
                 return None
             raise_for_status(response, f"head of {self._describe(key)}")
@@ -480,24 +523,139 @@ class Session:
         """Delete an object. Raises :class:`RequestError` for any status ≥ 400."""
         validate_key(key)
         with self._measure("delete"):
-            response = self._request("DELETE", key, self._transport.headers(), preload_content=True)
+            response = self._request("DELETE", key, self._headers(), preload_content=True)
             raise_for_status(response, f"delete of {self._describe(key)}")
+
+    def mint_token(
+        self,
+        permissions: list[Permission] | None = None,
+        expiry_seconds: int | None = None,
+    ) -> str:
+        """A JWT for this session's usecase and scopes, to hand to another service.
+
+        ``permissions`` and ``expiry_seconds`` default to the SecretKey's. Raises
+        ValueError without a SecretKey, or if ``permissions`` exceeds the key's.
+        """
+        secret = self._secret_key("minting tokens")
+        return secret.token_for_scope(self._usecase.name, self._scopes, permissions, expiry_seconds)
 
     def object_url(self, key: str, token_validity: timedelta | None = None) -> str:
         """The absolute URL of an object, to hand to another service for a GET.
 
-        Note that the server ignores ``Accept-Encoding``: a compressed object is served
-        compressed, with ``Content-Encoding: zstd``. ``token_validity`` (a read token
-        embedded in the URL) needs a signing key, which this client does not support
-        yet, so it raises ValueError.
+        With ``token_validity`` the URL carries a read-only token (``?os_auth=<jwt>``)
+        valid that long (rounded up to whole seconds), so it works without any other
+        credential; this needs a SecretKey, else ValueError.
+
+        A request authenticated by header gets a compressed object as stored (with
+        ``Content-Encoding: zstd``); one authenticated by the URL's own token gets it
+        decompressed unless its ``Accept-Encoding`` admits zstd.
         """
         validate_key(key)
-        if token_validity is not None:
+        url = self._transport.base_url + self._path(key)
+        if token_validity is None:
+            return url
+        token = self.mint_token(
+            permissions=[Permission.OBJECT_READ],
+            expiry_seconds=math.ceil(token_validity.total_seconds()),
+        )
+        # A compact JWT is base64url and dots: safe in a query string as it is.
+        return f"{url}?{PARAM_AUTH}={token}"
+
+    def presigned_object_url(
+        self,
+        method: Literal["GET", "HEAD"],
+        key: str,
+        duration: timedelta = timedelta(hours=1),
+    ) -> str:
+        """A pre-signed URL that lets anyone holding it ``GET`` (or ``HEAD``) one object.
+
+        The URL carries ``os_kid``, ``os_timestamp`` (now), ``os_duration`` (``duration``
+        rounded up to whole seconds, at most 7 days) and ``os_sig``, an Ed25519
+        signature over the method, the encoded path and the query; HEAD and GET share
+        signatures. It must be used verbatim: re-encoding it breaks the signature.
+        Downloads through it are decompressed unless the request's ``Accept-Encoding``
+        admits zstd.
+
+        Raises ValueError for other methods (see :meth:`presigned_put_url` for
+        uploads), without a SecretKey, or for a duration over 7 days.
+        """
+        requested: str = method  # callers without type checking pass any string
+        if requested not in PRESIGNED_METHODS:
+            hint = "; use presigned_put_url() for uploads" if requested == "PUT" else ""
             raise ValueError(
-                "object_url(token_validity=...) needs a signing key (SecretKey) to mint a "
-                "read token; this client only supports static tokens so far"
+                f"unsupported pre-signed method {requested!r}, expected one of "
+                f"{PRESIGNED_METHODS}{hint}"
             )
-        return self._transport.base_url + self._path(key)
+        return self._presign(method, key, duration, ())
+
+    def presigned_put_url(
+        self,
+        key: str,
+        duration: timedelta = timedelta(minutes=10),
+        *,
+        max_size: int | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """A pre-signed URL that lets anyone holding it upload one object (extension).
+
+        Blobhouse extension, not understood by objectstore servers: the holder sends
+        ``PUT <url>`` with the body (any HTTP client, no token), and the object is
+        stored under ``key`` in this session's usecase and scopes, replacing any
+        object there. Until the URL expires it can be used repeatedly.
+
+        ``max_size`` caps the body in bytes (larger uploads get 413);
+        ``content_type`` makes the upload's ``Content-Type`` header mandatory and
+        exact (any other value, or none, gets 403). Both travel as query parameters
+        (``os_max_size``, ``os_content_type``) covered by the signature, so the holder
+        cannot change them. The body is stored as sent: the uploader may declare
+        ``Content-Encoding: zstd`` for a zstd body, and expiration and ``x-snme-``
+        metadata headers apply as on any insert.
+
+        The server accepts it only if the key id's ``max_permissions`` include
+        ``object.write``; the SecretKey's own permissions must include it too, else
+        ValueError. Also ValueError without a SecretKey, for a duration over 7 days, a
+        negative ``max_size`` or an invalid ``content_type``.
+        """
+        extra: list[tuple[str, str]] = []
+        if max_size is not None:
+            if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0:
+                raise ValueError(f"max_size must be a non-negative int, got {max_size!r}")
+            extra.append((PARAM_MAX_SIZE, str(max_size)))
+        if content_type is not None:
+            metadata_request_headers(content_type=content_type)  # ValueError if invalid
+            extra.append((PARAM_CONTENT_TYPE, content_type))
+        secret = self._secret_key("a pre-signed URL")
+        if Permission.OBJECT_WRITE not in secret.permissions:
+            raise ValueError(
+                f"SecretKey {secret.kid!r} does not grant {Permission.OBJECT_WRITE}, "
+                "which a pre-signed upload URL needs"
+            )
+        return self._presign("PUT", key, duration, extra)
+
+    def _presign(
+        self,
+        method: str,
+        key: str,
+        duration: timedelta,
+        extra: Sequence[tuple[str, str]],
+    ) -> str:
+        """Sign ``method`` on ``key`` (spec §7.4), with ``extra`` query parameters."""
+        validate_key(key)
+        secret = self._secret_key("a pre-signed URL")
+        if duration > MAX_PRESIGN_DURATION:
+            raise ValueError(f"duration {duration} exceeds the maximum of {MAX_PRESIGN_DURATION}")
+        if duration < timedelta(0):
+            raise ValueError(f"duration {duration} is negative")
+        seconds = math.ceil(duration.total_seconds())
+        path = self._path(key)
+        timestamp = format_presign_timestamp(datetime.now(UTC))
+        query = encode_query(
+            f"{PARAM_KID}={secret.kid}&{PARAM_TIMESTAMP}={timestamp}&{PARAM_DURATION}={seconds}"
+        )
+        for name, value in extra:
+            query += f"&{name}={quote(value, safe='')}"
+        signature = secret.signature_for_canonical_form(canonical_form(method, path, query))
+        return f"{self._transport.base_url}{path}?{query}&{PARAM_SIG}={signature}"
 
     def _describe(self, key: str | None) -> str:
         return f"{self._usecase.name}/{self._scopes}/{key or ''}"

@@ -14,8 +14,10 @@ from datetime import UTC, datetime, timedelta
 __all__ = [
     "CLOCK_SKEW",
     "MAX_PRESIGN_DURATION",
+    "PARAM_CONTENT_TYPE",
     "PARAM_DURATION",
     "PARAM_KID",
+    "PARAM_MAX_SIZE",
     "PARAM_SIG",
     "PARAM_TIMESTAMP",
     "PresignError",
@@ -30,6 +32,10 @@ PARAM_TIMESTAMP = "os_timestamp"
 PARAM_DURATION = "os_duration"
 PARAM_KID = "os_kid"
 PARAM_SIG = "os_sig"
+# Blobhouse extension, signed PUT URLs only: the largest body and the required
+# Content-Type of the upload, covered by the signature like every other parameter.
+PARAM_MAX_SIZE = "os_max_size"
+PARAM_CONTENT_TYPE = "os_content_type"
 MAX_PRESIGN_DURATION = timedelta(days=7)
 CLOCK_SKEW = timedelta(seconds=60)
 

@@ -17,11 +17,13 @@ __all__ = [
     "ObjectRoute",
     "RouteError",
     "encode_path",
+    "encode_query",
     "object_path",
     "parse_object_route",
 ]
 
 PATH_SAFE = "/:@!$&'()*+,;="
+QUERY_SAFE = PATH_SAFE + "?"
 RESOURCES = (
     "objects",
     "objects:batch",
@@ -38,6 +40,17 @@ class RouteError(ValueError):
 def encode_path(path: str) -> str:
     """Percent-encode a path the way the official client does."""
     return quote(path, safe=PATH_SAFE)
+
+
+def encode_query(query: str) -> str:
+    """Percent-encode a whole query string as the official client does (``?`` stays literal).
+
+    Separators (``&``, ``=``) and ``+`` are kept literally, so this suits values without
+    them (key ids, timestamps, numbers); quote any other value on its own with
+    ``quote(value, safe="")`` and append it afterwards, since encoding twice would turn
+    its ``%`` into ``%25``.
+    """
+    return quote(query, safe=QUERY_SAFE)
 
 
 def object_path(usecase: str, scopes: Scopes, key: str | None, resource: str = "objects") -> str:

@@ -25,8 +25,10 @@ from blobhouse.core.permissions import Grant, GrantError, Permission
 from blobhouse.core.presign import (
     CLOCK_SKEW,
     MAX_PRESIGN_DURATION,
+    PARAM_CONTENT_TYPE,
     PARAM_DURATION,
     PARAM_KID,
+    PARAM_MAX_SIZE,
     PARAM_SIG,
     PARAM_TIMESTAMP,
     PresignError,
@@ -41,8 +43,6 @@ __all__ = ["Access", "Authenticator", "KeyDirectory", "KeyError_"]
 log = logging.getLogger(__name__)
 
 PARAM_AUTH = "os_auth"
-PARAM_MAX_SIZE = "os_max_size"
-PARAM_CONTENT_TYPE = "os_content_type"
 _LEEWAY = 60
 
 
@@ -128,7 +128,9 @@ class Authenticator:
             return Access(unrestricted=True, failure=exc)
 
     def _authenticate(self, request: Request) -> Access:
-        raw_query = request.scope.get("query_string", b"").decode("latin-1")
+        # The signature covers the bytes as transmitted; surrogateescape keeps them intact
+        # through str (latin-1 would re-encode a raw UTF-8 byte sequence differently).
+        raw_query = request.scope.get("query_string", b"").decode("utf-8", "surrogateescape")
         if any(piece.split("=", 1)[0] == PARAM_SIG for piece in raw_query.split("&")):
             return self._presigned(request, raw_query)
         token, via_url = self._token(request)
@@ -174,11 +176,17 @@ class Authenticator:
                     version,
                     algorithms=["EdDSA"],
                     leeway=_LEEWAY,
+                    # Only exp is checked here (aud and iss below), as upstream: PyJWT
+                    # would also refuse an iat in the future or a non-string sub/jti,
+                    # claims the spec leaves unchecked (§6.3).
                     options={
                         "require": ["exp"],
                         "verify_aud": False,
                         "verify_iss": False,
                         "verify_nbf": False,
+                        "verify_iat": False,
+                        "verify_sub": False,
+                        "verify_jti": False,
                     },
                 )
                 break
@@ -214,10 +222,13 @@ class Authenticator:
         method = request.method
         if method not in ("GET", "HEAD", "PUT"):
             raise HttpError(403, f"signed URLs cannot be used for {method}")
+        # Names are read lowercased because the canonical form lowercases them: otherwise
+        # renaming a signed ``os_max_size`` to ``OS_MAX_SIZE`` would keep the signature
+        # valid while the limit went unread.
         params: dict[str, str] = {}
         for piece in raw_query.split("&"):
             name, _, value = piece.partition("=")
-            params.setdefault(name, unquote(value.replace("+", " ")))
+            params.setdefault(name.lower(), unquote(value.replace("+", " ")))
         try:
             kid = params[PARAM_KID]
             signed_at = parse_presign_timestamp(params[PARAM_TIMESTAMP])
@@ -227,36 +238,52 @@ class Authenticator:
             raise HttpError(400, f"signed URL lacks the {exc.args[0]} parameter") from None
         except PresignError as exc:
             raise HttpError(400, str(exc)) from exc
-        if not duration_text.isdigit():
+        seconds = _whole_number(duration_text)
+        if seconds is None:
             raise HttpError(400, f"os_duration must be whole seconds, got {duration_text!r}")
         key = self.keys.get(kid)
         if key is None:
             raise HttpError(401, f"unknown key id {kid!r}")
-        duration = timedelta(seconds=int(duration_text))
-        if duration > MAX_PRESIGN_DURATION:
+        if seconds > MAX_PRESIGN_DURATION.total_seconds():
             raise HttpError(400, "signed URL validity exceeds the maximum of 7 days")
         now = datetime.now(UTC)
-        if not signed_at - CLOCK_SKEW <= now <= signed_at + duration:
+        # Compared as offsets from now: a timestamp at either end of the calendar must
+        # be a 401, not an OverflowError.
+        age = now - signed_at
+        if not -CLOCK_SKEW <= age <= timedelta(seconds=seconds):
             raise HttpError(401, "signed URL is expired or not yet valid")
-        raw_path = request.raw_path.decode("latin-1")
-        message = canonical_form(method, raw_path, raw_query).encode("utf-8")
+        raw_path = request.raw_path.decode("utf-8", "surrogateescape")
+        message = canonical_form(method, raw_path, raw_query).encode("utf-8", "surrogateescape")
         if not any(_verifies(version, signature, message) for version in key.versions):
             raise HttpError(401, "signed URL signature does not verify")
         if method == "PUT":
             if Permission.OBJECT_WRITE not in key.max_permissions:
                 raise HttpError(403, f"key {kid!r} may not sign uploads")
-            max_size = params.get(PARAM_MAX_SIZE)
-            if max_size is not None and not max_size.isdigit():
+            max_size_text = params.get(PARAM_MAX_SIZE)
+            max_size = None if max_size_text is None else _whole_number(max_size_text)
+            if max_size_text is not None and max_size is None:
                 raise HttpError(400, "os_max_size must be a whole number of bytes")
             return Access(
                 presigned=frozenset({"PUT"}),
                 via_url=True,
-                max_size=None if max_size is None else int(max_size),
+                max_size=max_size,
                 content_type=params.get(PARAM_CONTENT_TYPE),
             )
         if Permission.OBJECT_READ not in key.max_permissions:
             raise HttpError(403, f"key {kid!r} may not sign downloads")
         return Access(presigned=frozenset({"GET", "HEAD"}), via_url=True)
+
+
+def _whole_number(text: str) -> int | None:
+    """A non-negative integer written in at most 20 ASCII digits, or None.
+
+    ``str.isdigit`` alone admits ``²`` (which ``int`` then refuses: a 500) and
+    Arabic-Indic digits (silently read as a number); and a huge duration overflowed
+    ``timedelta`` (another 500).
+    """
+    if not text or len(text) > 20 or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
 
 
 def _verifies(key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
