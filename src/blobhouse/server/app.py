@@ -21,6 +21,7 @@ from blobhouse.backends.base import (
 from blobhouse.backends.registry import build_backend
 from blobhouse.core.urls import RouteError, parse_object_route
 from blobhouse.server.auth import Authenticator, KeyDirectory, KeyError_
+from blobhouse.server.batch import BatchHandler, build_bulk_limiter
 from blobhouse.server.config import ConfigError, Settings, load_settings
 from blobhouse.server.http import (
     ClientDisconnected,
@@ -42,7 +43,6 @@ log = logging.getLogger("blobhouse.server")
 
 _INTERNAL = frozenset({b"/health", b"/ready"})
 _NOT_YET = {
-    "objects:batch": "batch requests",
     "objects:multipart": "multipart uploads",
     "objects:multipart:parts": "multipart uploads",
     "objects:multipart:complete": "multipart uploads",
@@ -70,6 +70,7 @@ class BlobhouseApp:
         self.settings: Settings | None = settings
         self.service: StorageService | None = None
         self.objects: ObjectHandlers | None = None
+        self.batch: BatchHandler | None = None
         self.auth = Authenticator(KeyDirectory({}), enforce=False)
         self.draining = False
         self._reaper: asyncio.Task[None] | None = None
@@ -100,9 +101,9 @@ class BlobhouseApp:
             await service.open()
             self.settings = settings
             self.service = service
-            self.objects = ObjectHandlers(
-                service, settings.limits.max_object_size, build_admission(settings)
-            )
+            admission = build_admission(settings)
+            self.objects = ObjectHandlers(service, settings.limits.max_object_size, admission)
+            self.batch = BatchHandler(service, admission, build_bulk_limiter(settings))
             self.max_requests = settings.http.max_requests
             if settings.reaper.enabled:
                 self._reaper = asyncio.get_running_loop().create_task(
@@ -216,6 +217,10 @@ class BlobhouseApp:
             raise HttpError(
                 501, f"{_NOT_YET[route.resource]} are not implemented by this server yet"
             )
+        if route.resource == "objects:batch":
+            assert self.batch is not None
+            await self.batch.handle(route, request, send, access)
+            return
         await self.objects.handle(route, request, send, access)
 
     async def _ready(self, send: Send) -> None:
