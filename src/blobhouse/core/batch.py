@@ -21,6 +21,9 @@ __all__ = [
     "HEADER_STATUS",
     "KINDS",
     "BatchKeyError",
+    "FramingError",
+    "PartSplitter",
+    "boundary_of",
     "closing_delimiter",
     "decode_batch_key",
     "encode_batch_key",
@@ -131,3 +134,95 @@ def part_head(boundary: str, headers: Iterable[tuple[str, str]], *, first: bool)
 def closing_delimiter(boundary: str, *, any_parts: bool) -> bytes:
     """The end of the body (no trailing CRLF, as upstream)."""
     return (b"\r\n" if any_parts else b"") + f"--{boundary}--".encode("latin-1")
+
+
+class FramingError(ValueError):
+    """A batch answer that does not follow the multipart framing."""
+
+
+class PartSplitter:
+    """Split a multipart body fed in arbitrary chunks into ``(headers, body)`` parts.
+
+    Sans-IO, so the sync and async clients read batch answers with the same code. Each
+    part is held until complete (batch parts are small by design); header names come
+    back lowercased.
+    """
+
+    def __init__(self, boundary: str) -> None:
+        self._delimiter = f"--{boundary}".encode("latin-1")
+        self._buffer = bytearray()
+        self._state = "preamble"  # -> "after-delimiter" -> "part" -> ... -> "end"
+        self._scan_from = 0
+
+    @property
+    def finished(self) -> bool:
+        return self._state == "end"
+
+    def feed(self, data: bytes) -> list[tuple[list[tuple[str, str]], bytes]]:
+        self._buffer += data
+        parts: list[tuple[list[tuple[str, str]], bytes]] = []
+        while True:
+            if self._state == "preamble":
+                at = self._buffer.find(self._delimiter)
+                if at < 0:
+                    return parts
+                del self._buffer[: at + len(self._delimiter)]
+                self._state = "after-delimiter"
+            elif self._state == "after-delimiter":
+                if len(self._buffer) < 2:
+                    return parts
+                marker = bytes(self._buffer[:2])
+                del self._buffer[:2]
+                if marker == b"--":
+                    self._state = "end"
+                elif marker == b"\r\n":
+                    self._state = "part"
+                    self._scan_from = 0
+                else:
+                    raise FramingError(f"unexpected {marker!r} after a boundary")
+            elif self._state == "part":
+                closing = b"\r\n" + self._delimiter
+                at = self._buffer.find(closing, self._scan_from)
+                if at < 0:
+                    self._scan_from = max(0, len(self._buffer) - len(closing))
+                    return parts
+                parts.append(self._split(bytes(self._buffer[:at])))
+                del self._buffer[: at + len(closing)]
+                self._state = "after-delimiter"
+            else:  # end: an epilogue, if any, is ignored
+                self._buffer.clear()
+                return parts
+
+    @staticmethod
+    def _split(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:
+        if raw.startswith(b"\r\n"):  # no headers at all
+            return [], raw[2:]
+        head, separator, body = raw.partition(b"\r\n\r\n")
+        if not separator:
+            if raw.endswith(b"\r\n") or not raw:  # headers only, empty body
+                head, body = raw.rstrip(b"\r\n"), b""
+            else:
+                raise FramingError("a part without a blank line after its headers")
+        headers: list[tuple[str, str]] = []
+        for line in head.decode("latin-1").split("\r\n"):
+            if not line:
+                continue
+            name, colon, value = line.partition(":")
+            if not colon:
+                raise FramingError(f"malformed part header {line!r}")
+            headers.append((name.strip().lower(), value.strip()))
+        return headers, body
+
+
+def boundary_of(content_type: str | None) -> str:
+    """The boundary parameter of a ``multipart/form-data`` content type (quotes removed)."""
+    if content_type is None:
+        raise FramingError("the answer has no content-type")
+    kind, _, params = content_type.partition(";")
+    if kind.strip().lower() != "multipart/form-data":
+        raise FramingError(f"expected multipart/form-data, got {content_type!r}")
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.strip().lower() == "boundary" and value:
+            return value.strip().strip('"')
+    raise FramingError(f"no boundary in {content_type!r}")

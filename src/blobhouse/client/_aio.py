@@ -1,0 +1,649 @@
+"""The asynchronous client: ``AsyncClient`` → ``AsyncSession`` on aiohttp.
+
+The same surface as the sync client (``put``/``get``/``head``/``delete``, tokens,
+metrics, transparent zstd) with awaitable operations, streaming bodies in both
+directions (``async for chunk in result.payload``) and :meth:`AsyncSession.many` for
+batching many small operations into few requests (spec §8). Argument checking and
+header choice come from :mod:`blobhouse.client._plans`, shared with the sync client;
+every wire rule from :mod:`blobhouse.core`, shared with the server.
+
+aiohttp is an optional dependency (``pip install 'blobhouse[async]'``); it was chosen
+over httpx for its throughput with many requests in flight (STACK.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from types import TracebackType
+from typing import IO, Any, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+import zstandard
+
+from blobhouse.client import _compression
+from blobhouse.client._auth import (
+    AUTH_HEADER,
+    SecretKey,
+    TokenProvider,
+    auth_header_value,
+    check_token,
+)
+from blobhouse.client._client import (
+    DEFAULT_CONNECT_RETRIES,
+    DEFAULT_CONNECT_TIMEOUT,
+    USER_AGENT,
+    Usecase,
+)
+from blobhouse.client._errors import RequestError
+from blobhouse.client._metrics import MetricsBackend, NoOpMetricsBackend, measure
+from blobhouse.client._models import Compression
+from blobhouse.client._plans import plan_put, should_decompress
+from blobhouse.core import batch as wire
+from blobhouse.core.expiration import ExpirationPolicy
+from blobhouse.core.ids import Scopes, validate_key
+from blobhouse.core.metadata import Metadata, metadata_from_response_headers
+from blobhouse.core.ranges import RangeSpec
+from blobhouse.core.urls import encode_path, object_path
+
+__all__ = [
+    "AsyncClient",
+    "AsyncGetResponse",
+    "AsyncPayload",
+    "AsyncSession",
+    "Batch",
+    "BatchResult",
+]
+
+CHUNK_SIZE = _compression.CHUNK_SIZE
+_DETAIL_LIMIT = 300
+# Batching policy (spec §8.3, as the Rust client does it).
+MAX_BATCH_BODY = 100 << 20
+BATCH_CONCURRENCY = 3
+SINGLE_CONCURRENCY = 5
+
+T = TypeVar("T")
+Contents = bytes | IO[bytes] | AsyncIterable[bytes]
+
+
+class AsyncPayload:
+    """An object's content as it arrives: ``async for chunk in payload`` or ``await read()``.
+
+    Holds a live connection until read to the end or :meth:`close`\\ d.
+    """
+
+    def __init__(self, response: aiohttp.ClientResponse, decompress: bool) -> None:
+        self._response = response
+        self._decompress = decompress
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            source = self._response.content.iter_chunked(CHUNK_SIZE)
+            if not self._decompress:
+                async for chunk in source:
+                    yield chunk
+                return
+            async for chunk in _decompress(source):
+                yield chunk
+        finally:
+            self.close()
+
+    async def read(self) -> bytes:
+        """All of the content (for objects known to be small)."""
+        return b"".join([chunk async for chunk in self])
+
+    def close(self) -> None:
+        self._response.release()
+
+
+@dataclass(frozen=True)
+class AsyncGetResponse:
+    metadata: Metadata
+    payload: AsyncPayload
+
+
+async def _decompress(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """Decode a stream of one or more zstd frames (writers may append frames)."""
+    decompressor = zstandard.ZstdDecompressor()
+    current = decompressor.decompressobj()
+    async for chunk in source:
+        data = chunk
+        while data:
+            out = current.decompress(data)
+            if out:
+                yield out
+            if not current.eof:
+                break
+            data = current.unused_data
+            current = decompressor.decompressobj()
+
+
+async def _chunks_of(contents: Contents) -> AsyncIterator[bytes]:
+    if isinstance(contents, bytes | bytearray | memoryview):
+        yield bytes(contents)
+    elif isinstance(contents, io.TextIOBase):
+        raise TypeError("contents is a text stream; open the file in binary mode ('rb')")
+    elif callable(getattr(contents, "read", None)):
+        reader: IO[bytes] = contents  # type: ignore[assignment]
+        while block := await asyncio.to_thread(reader.read, CHUNK_SIZE):
+            yield block
+    elif isinstance(contents, AsyncIterable):
+        async for block in contents:
+            yield bytes(block)
+    else:
+        raise TypeError(
+            "contents must be bytes, a binary file-like object or an async iterable of bytes, "
+            f"got {type(contents).__name__}"
+        )
+
+
+async def _compress(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    compressor = zstandard.ZstdCompressor().compressobj()
+    async for block in source:
+        out = compressor.compress(block)
+        if out:
+            yield out
+    yield compressor.flush()
+
+
+async def _raise_for_status(response: aiohttp.ClientResponse, operation: str) -> None:
+    status = response.status
+    if status < 300:
+        return
+    text = (await response.read()).decode("utf-8", "replace")
+    message = f"Blobhouse {operation} failed with status {status}"
+    if status < 400:
+        message += f" (redirect to {response.headers.get('location')!r}; check base_url)"
+    if text.strip():
+        detail = text.strip()
+        if len(detail) > _DETAIL_LIMIT:
+            detail = detail[:_DETAIL_LIMIT] + "..."
+        message += f": {detail}"
+    raise RequestError(message, status, text)
+
+
+def _lowercase_headers(response_headers: Mapping[str, str]) -> list[tuple[str, str]]:
+    return [(name.lower(), value) for name, value in response_headers.items()]
+
+
+@dataclass
+class _Transport:
+    base_url: str
+    base_path: str
+    metrics: MetricsBackend
+    token: TokenProvider | None
+    retries: int
+    timeout: aiohttp.ClientTimeout
+    connector_kwargs: dict[str, Any]
+    headers: dict[str, str]
+    http: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        # Created on first use, inside the caller's running event loop.
+        if self.http is None or self.http.closed:
+            self.http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(**self.connector_kwargs),
+                timeout=self.timeout,
+                headers=self.headers,
+                auto_decompress=False,
+            )
+        return self.http
+
+    async def request(
+        self, method: str, url: str, *, replayable: bool, **kwargs: Any
+    ) -> aiohttp.ClientResponse:
+        """Send once; retry only connects that failed, and only for replayable bodies."""
+        attempts = 1 + (self.retries if replayable else 0)
+        for attempt in range(attempts):
+            try:
+                return await self.session().request(method, url, **kwargs)
+            except aiohttp.ClientConnectorError:
+                if attempt + 1 >= attempts:
+                    raise
+                await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
+        raise AssertionError("unreachable")
+
+
+class AsyncClient:
+    """An aiohttp connection pool to one Blobhouse (or objectstore) server.
+
+    Arguments mean what they mean for :class:`blobhouse.Client`; ``connection_kwargs``
+    go to :class:`aiohttp.TCPConnector` (e.g. ``limit`` for the pool size). Use it as an
+    async context manager, or ``await client.close()``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        metrics_backend: MetricsBackend | None = None,
+        propagate_traces: bool = False,
+        retries: int | None = None,
+        timeout_ms: float | None = None,
+        connection_kwargs: Mapping[str, Any] | None = None,
+        token: TokenProvider | None = None,
+    ) -> None:
+        if propagate_traces:
+            raise ValueError("propagate_traces is not supported by the async client")
+        if retries is not None and (isinstance(retries, bool) or retries < 0):
+            raise ValueError(f"retries must be a non-negative int or None, got {retries!r}")
+        if timeout_ms is not None and timeout_ms <= 0:
+            raise ValueError(
+                f"timeout_ms must be positive (or None for no limit), got {timeout_ms}"
+            )
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"base_url must be http(s)://host[:port][/prefix], got {base_url!r}")
+        self._transport = _Transport(
+            base_url=f"{parts.scheme}://{parts.netloc}",
+            base_path=parts.path.rstrip("/"),
+            metrics=metrics_backend if metrics_backend is not None else NoOpMetricsBackend(),
+            token=check_token(token),
+            retries=DEFAULT_CONNECT_RETRIES if retries is None else retries,
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                sock_connect=DEFAULT_CONNECT_TIMEOUT,
+                sock_read=None if timeout_ms is None else timeout_ms / 1000,
+            ),
+            connector_kwargs=dict(connection_kwargs or {}),
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    def session(self, usecase: Usecase, **scopes: str | int | bool) -> AsyncSession:
+        """A session for ``usecase`` in the namespace ``scopes`` (order matters)."""
+        if not isinstance(usecase, Usecase):
+            raise TypeError(f"usecase must be a Usecase, got {type(usecase).__name__}")
+        return AsyncSession(self._transport, usecase, Scopes.of(**scopes))
+
+    async def close(self) -> None:
+        if self._transport.http is not None:
+            await self._transport.http.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+class AsyncSession:
+    """Operations on objects of one usecase and scope; see :class:`blobhouse.Session`."""
+
+    def __init__(self, transport: _Transport, usecase: Usecase, scopes: Scopes) -> None:
+        self._transport = transport
+        self._usecase = usecase
+        self._scopes = scopes
+
+    @property
+    def usecase(self) -> Usecase:
+        return self._usecase
+
+    @property
+    def scopes(self) -> Scopes:
+        return self._scopes
+
+    def __repr__(self) -> str:
+        return f"<AsyncSession {self._usecase.name}/{self._scopes}>"
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def _url(self, key: str | None, resource: str = "objects") -> str:
+        transport = self._transport
+        path = object_path(self._usecase.name, self._scopes, key, resource)
+        return transport.base_url + encode_path(transport.base_path) + path
+
+    def _headers(self) -> dict[str, str]:
+        token = self._transport.token
+        if isinstance(token, SecretKey):
+            token = token.token_for_scope(self._usecase.name, self._scopes)
+        return {AUTH_HEADER: auth_header_value(token)} if token else {}
+
+    def _describe(self, key: str | None) -> str:
+        return f"{self._usecase.name}/{self._scopes}/{key if key is not None else '<new>'}"
+
+    async def _request(
+        self, method: str, url: str, *, replayable: bool = True, **kwargs: Any
+    ) -> aiohttp.ClientResponse:
+        return await self._transport.request(
+            method, url, replayable=replayable, skip_auto_headers=("Accept-Encoding",), **kwargs
+        )
+
+    # --- operations --------------------------------------------------------------------
+
+    async def put(
+        self,
+        contents: Contents,
+        key: str | None = None,
+        compress: Compression | None = None,
+        *,
+        compression: Compression | None = None,
+        precompressed: Compression | None = None,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        expiration_policy: ExpirationPolicy | None = None,
+        origin: str | None = None,
+        filename: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        """Store ``contents`` (bytes, a binary file or an async iterable) and return its key."""
+        plan = plan_put(
+            usecase_compression=self._usecase.compression,
+            usecase_policy=self._usecase.expiration_policy,
+            key=key,
+            compress=compress,
+            compression=compression,
+            precompressed=precompressed,
+            content_type=content_type,
+            metadata=metadata,
+            expiration_policy=expiration_policy,
+            origin=origin,
+            filename=filename,
+            if_absent=if_absent,
+        )
+        headers = {**self._headers(), **plan.headers}
+        body: bytes | AsyncIterator[bytes]
+        replayable = isinstance(contents, bytes | bytearray | memoryview)
+        if replayable:
+            data = bytes(contents)  # type: ignore[arg-type]
+            body = _compression.compress(data) if plan.compress_here else data
+        else:
+            stream = _chunks_of(contents)
+            body = _compress(stream) if plan.compress_here else stream
+        operation = f"put of {self._describe(plan.key)}"
+        with measure(self._transport.metrics, "put", self._usecase.name):
+            response = await self._request(
+                plan.method, self._url(plan.key), replayable=replayable, data=body, headers=headers
+            )
+            async with response:
+                await _raise_for_status(response, operation)
+                try:
+                    answer = await response.json(content_type=None)
+                    return str(answer["key"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise RequestError(
+                        f"Blobhouse {operation} answered without a key", response.status, None
+                    ) from exc
+
+    async def get(
+        self,
+        key: str,
+        decompress: bool = True,
+        accept_encoding: Sequence[str] | None = None,
+        *,
+        byte_range: tuple[int, int | None] | None = None,
+    ) -> AsyncGetResponse | None:
+        """Fetch an object as a stream; None if it does not exist (or has expired)."""
+        validate_key(key)
+        headers = self._headers()
+        if byte_range is not None:
+            headers["Range"] = RangeSpec(first=byte_range[0], last=byte_range[1]).header_value()
+        with measure(self._transport.metrics, "get", self._usecase.name):
+            response = await self._request("GET", self._url(key), headers=headers)
+            try:
+                if response.status == 404:
+                    response.release()
+                    return None
+                await _raise_for_status(response, f"get of {self._describe(key)}")
+                if byte_range is not None and response.status != 206:
+                    raise RequestError(
+                        f"Blobhouse get of {self._describe(key)} with a Range answered "
+                        f"{response.status} instead of 206 Partial Content",
+                        response.status,
+                        None,
+                    )
+                metadata = metadata_from_response_headers(_lowercase_headers(response.headers))
+                decode = should_decompress(
+                    metadata, decompress, accept_encoding, byte_range is not None
+                )
+            except BaseException:
+                response.release()
+                raise
+        if decode:
+            metadata = replace(metadata, compression=None)
+        return AsyncGetResponse(metadata, AsyncPayload(response, decode))
+
+    async def head(self, key: str) -> Metadata | None:
+        """An object's metadata; None if it does not exist. Refreshes a TTI deadline."""
+        validate_key(key)
+        with measure(self._transport.metrics, "head", self._usecase.name):
+            response = await self._request("HEAD", self._url(key), headers=self._headers())
+            async with response:
+                if response.status == 404:
+                    return None
+                await _raise_for_status(response, f"head of {self._describe(key)}")
+                return metadata_from_response_headers(_lowercase_headers(response.headers))
+
+    async def delete(self, key: str) -> None:
+        """Delete an object (idempotent)."""
+        validate_key(key)
+        with measure(self._transport.metrics, "delete", self._usecase.name):
+            response = await self._request("DELETE", self._url(key), headers=self._headers())
+            async with response:
+                await _raise_for_status(response, f"delete of {self._describe(key)}")
+
+    def many(self) -> Batch:
+        """Collect operations and run them in as few requests as the limits allow."""
+        return Batch(self)
+
+
+# --- batching ----------------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    """The outcome of one operation of a :class:`Batch`, in the order they were added.
+
+    ``status`` is the operation's own HTTP status. ``payload`` is the (decompressed)
+    content of a found ``get``; ``metadata`` is set for found gets and heads; ``error``
+    holds a :class:`RequestError` for any status ≥ 400 but 404.
+    """
+
+    kind: str
+    key: str | None
+    status: int
+    metadata: Metadata | None = None
+    payload: bytes | None = None
+    error: RequestError | None = None
+
+    @property
+    def found(self) -> bool:
+        return self.status < 300
+
+
+@dataclass
+class _Op:
+    kind: str
+    key: str | None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    contents: Contents | None = None  # an insert sent on its own (large or a stream)
+    put_kwargs: dict[str, Any] = field(default_factory=dict)
+    decompress: bool = True
+
+
+class Batch:
+    """Operations collected by :meth:`AsyncSession.many`; run them with :meth:`send`.
+
+    Inserts that fit a batch (≤ 1 MiB as sent) travel in batch requests of at most 1000
+    operations and about 100 MiB; larger inserts and streams go as ordinary puts, a few
+    at a time. Results come back in the order operations were added.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._ops: list[_Op] = []
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def put(self, contents: Contents, key: str | None = None, **kwargs: Any) -> Batch:
+        """Add an insert; takes the arguments of :meth:`AsyncSession.put`."""
+        session = self._session
+        plan = plan_put(
+            usecase_compression=session.usecase.compression,
+            usecase_policy=session.usecase.expiration_policy,
+            key=key,
+            compress=kwargs.get("compress"),
+            compression=kwargs.get("compression"),
+            precompressed=kwargs.get("precompressed"),
+            content_type=kwargs.get("content_type"),
+            metadata=kwargs.get("metadata"),
+            expiration_policy=kwargs.get("expiration_policy"),
+            origin=kwargs.get("origin"),
+            filename=kwargs.get("filename"),
+            if_absent=kwargs.get("if_absent", False),
+        )
+        if plan.headers.get("If-None-Match") or not isinstance(
+            contents, bytes | bytearray | memoryview
+        ):
+            self._ops.append(_Op("insert", plan.key, contents=contents, put_kwargs=kwargs))
+            return self
+        data = bytes(contents)
+        body = _compression.compress(data) if plan.compress_here else data
+        if len(body) > wire.BATCH_MAX_INSERT:
+            self._ops.append(_Op("insert", plan.key, contents=data, put_kwargs=kwargs))
+            return self
+        self._ops.append(_Op("insert", plan.key, list(plan.headers.items()), body))
+        return self
+
+    def get(self, key: str, decompress: bool = True) -> Batch:
+        self._ops.append(_Op("get", validate_key(key), decompress=decompress))
+        return self
+
+    def head(self, key: str) -> Batch:
+        self._ops.append(_Op("head", validate_key(key)))
+        return self
+
+    def delete(self, key: str) -> Batch:
+        self._ops.append(_Op("delete", validate_key(key)))
+        return self
+
+    async def send(self) -> list[BatchResult]:
+        """Run every operation; one failing operation never fails the others."""
+        results: list[BatchResult | None] = [None] * len(self._ops)
+        groups: list[list[int]] = [[]]
+        size = 0
+        singles: list[int] = []
+        for index, op in enumerate(self._ops):
+            if op.contents is not None:
+                singles.append(index)
+                continue
+            estimate = len(op.body) + 512
+            if len(groups[-1]) >= wire.BATCH_MAX_OPERATIONS or size + estimate > MAX_BATCH_BODY:
+                groups.append([])
+                size = 0
+            groups[-1].append(index)
+            size += estimate
+
+        async def run_group(indexes: list[int]) -> None:
+            for index, result in zip(indexes, await self._send_group(indexes), strict=True):
+                results[index] = result
+
+        async def run_single(index: int) -> None:
+            results[index] = await self._send_single(self._ops[index])
+
+        await _bounded([partial(run_group, group) for group in groups if group], BATCH_CONCURRENCY)
+        await _bounded([partial(run_single, index) for index in singles], SINGLE_CONCURRENCY)
+        assert all(result is not None for result in results)
+        return [result for result in results if result is not None]
+
+    async def _send_single(self, op: _Op) -> BatchResult:
+        assert op.contents is not None
+        try:
+            key = await self._session.put(op.contents, op.key, **op.put_kwargs)
+        except RequestError as exc:
+            return BatchResult("insert", op.key, exc.status or 0, error=exc)
+        return BatchResult("insert", key, 201)
+
+    async def _send_group(self, indexes: list[int]) -> list[BatchResult]:
+        session = self._session
+        boundary = wire.new_boundary()
+        body = bytearray()
+        for number, index in enumerate(indexes):
+            op = self._ops[index]
+            headers = [("content-disposition", "form-data; name=part"), (wire.HEADER_KIND, op.kind)]
+            if op.key is not None:
+                headers.append((wire.HEADER_KEY, wire.encode_batch_key(op.key)))
+            headers += op.headers
+            body += wire.part_head(boundary, headers, first=number == 0) + op.body
+        body += wire.closing_delimiter(boundary, any_parts=bool(indexes))
+        request_headers = {
+            **session._headers(),
+            "Content-Type": f'multipart/form-data; boundary="{boundary}"',
+        }
+        url = session._url(None, "objects:batch")
+        operation = f"batch on {session.usecase.name}/{session.scopes}"
+        with measure(session._transport.metrics, "batch", session.usecase.name):
+            response = await session._request(
+                "POST", url, data=bytes(body), headers=request_headers
+            )
+            async with response:
+                await _raise_for_status(response, operation)
+                found: dict[int, BatchResult] = {}
+                try:
+                    splitter = wire.PartSplitter(
+                        wire.boundary_of(response.headers.get("content-type"))
+                    )
+                    async for chunk in response.content.iter_chunked(CHUNK_SIZE):
+                        for part_headers, data in splitter.feed(chunk):
+                            found_index, result = self._result_of(part_headers, data, indexes)
+                            found[found_index] = result
+                    if not splitter.finished:
+                        raise wire.FramingError("the answer ended before its closing boundary")
+                except (wire.FramingError, KeyError, ValueError) as exc:
+                    raise RequestError(
+                        f"Blobhouse {operation} answered a malformed body: {exc}", 200, None
+                    ) from exc
+        missing = [i for i in range(len(indexes)) if i not in found]
+        if missing:
+            raise RequestError(
+                f"Blobhouse {operation} answered no result for operations {missing}", 200, None
+            )
+        return [found[i] for i in range(len(indexes))]
+
+    def _result_of(
+        self, headers: list[tuple[str, str]], data: bytes, indexes: list[int]
+    ) -> tuple[int, BatchResult]:
+        named = dict(headers)
+        index = int(named[wire.HEADER_INDEX])
+        status = wire.parse_status(named[wire.HEADER_STATUS])
+        op = self._ops[indexes[index]]
+        raw_key = named.get(wire.HEADER_KEY)
+        key = wire.decode_batch_key(raw_key) if raw_key is not None else op.key
+        if status >= 400 and status != 404:
+            text = data.decode("utf-8", "replace")
+            error = RequestError(
+                f"Blobhouse batch {op.kind} of {key!r} failed with status {status}: {text[:300]}",
+                status,
+                text,
+            )
+            return index, BatchResult(op.kind, key, status, error=error)
+        if status == 404 or op.kind in ("insert", "delete"):
+            return index, BatchResult(op.kind, key, status)
+        metadata = metadata_from_response_headers(
+            [(n, v) for n, v in headers if not n.startswith("x-sn-batch-")]
+        )
+        if op.kind == "head":
+            return index, BatchResult(op.kind, key, status, metadata)
+        if should_decompress(metadata, op.decompress, None, False):
+            data = _compression.decompressing_reader(io.BytesIO(data)).read()
+            metadata = replace(metadata, compression=None)
+        return index, BatchResult(op.kind, key, status, metadata, data)
+
+
+async def _bounded(jobs: Sequence[Callable[[], Awaitable[None]]], limit: int) -> None:
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(job: Callable[[], Awaitable[None]]) -> None:
+        async with semaphore:
+            await job()
+
+    await asyncio.gather(*(run(job) for job in jobs))
