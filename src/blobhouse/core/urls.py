@@ -27,6 +27,7 @@ QUERY_SAFE = PATH_SAFE + "?"
 RESOURCES = (
     "objects",
     "objects:batch",
+    "objects:compose",
     "objects:multipart",
     "objects:multipart:parts",
     "objects:multipart:complete",

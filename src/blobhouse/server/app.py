@@ -22,6 +22,7 @@ from blobhouse.backends.registry import build_backend
 from blobhouse.core.urls import RouteError, parse_object_route
 from blobhouse.server.auth import Authenticator, KeyDirectory, KeyError_
 from blobhouse.server.batch import BatchHandler, build_bulk_limiter
+from blobhouse.server.compose import ComposeHandler
 from blobhouse.server.config import ConfigError, Settings, load_settings
 from blobhouse.server.http import (
     ClientDisconnected,
@@ -71,6 +72,7 @@ class BlobhouseApp:
         self.service: StorageService | None = None
         self.objects: ObjectHandlers | None = None
         self.batch: BatchHandler | None = None
+        self.compose: ComposeHandler | None = None
         self.auth = Authenticator(KeyDirectory({}), enforce=False)
         self.draining = False
         self._reaper: asyncio.Task[None] | None = None
@@ -104,6 +106,7 @@ class BlobhouseApp:
             admission = build_admission(settings)
             self.objects = ObjectHandlers(service, settings.limits.max_object_size, admission)
             self.batch = BatchHandler(service, admission, build_bulk_limiter(settings))
+            self.compose = ComposeHandler(service, admission, settings.limits.max_object_size)
             self.max_requests = settings.http.max_requests
             if settings.reaper.enabled:
                 self._reaper = asyncio.get_running_loop().create_task(
@@ -217,6 +220,10 @@ class BlobhouseApp:
             raise HttpError(
                 501, f"{_NOT_YET[route.resource]} are not implemented by this server yet"
             )
+        if route.resource == "objects:compose":
+            assert self.compose is not None
+            await self.compose.handle(route, request, send, access)
+            return
         if route.resource == "objects:batch":
             assert self.batch is not None
             await self.batch.handle(route, request, send, access)
