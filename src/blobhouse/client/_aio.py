@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from types import TracebackType
 from typing import IO, Any, TypeVar
@@ -33,6 +33,7 @@ from blobhouse.client._auth import (
     auth_header_value,
     check_token,
 )
+from blobhouse.client._batching import BatchOps, BatchResult
 from blobhouse.client._client import (
     DEFAULT_CONNECT_RETRIES,
     DEFAULT_CONNECT_TIMEOUT,
@@ -42,11 +43,14 @@ from blobhouse.client._client import (
 from blobhouse.client._errors import RequestError
 from blobhouse.client._metrics import MetricsBackend, NoOpMetricsBackend, measure
 from blobhouse.client._models import Compression
-from blobhouse.client._plans import plan_put, should_decompress
-from blobhouse.core import batch as wire
+from blobhouse.client._plans import plan_compose, plan_put, should_decompress
+from blobhouse.client._signing import SessionSigning
 from blobhouse.core.expiration import ExpirationPolicy
 from blobhouse.core.ids import Scopes, validate_key
-from blobhouse.core.metadata import Metadata, metadata_from_response_headers
+from blobhouse.core.metadata import (
+    Metadata,
+    metadata_from_response_headers,
+)
 from blobhouse.core.ranges import RangeSpec
 from blobhouse.core.urls import encode_path, object_path
 
@@ -62,7 +66,6 @@ __all__ = [
 CHUNK_SIZE = _compression.CHUNK_SIZE
 _DETAIL_LIMIT = 300
 # Batching policy (spec §8.3, as the Rust client does it).
-MAX_BATCH_BODY = 100 << 20
 BATCH_CONCURRENCY = 3
 SINGLE_CONCURRENCY = 5
 
@@ -274,8 +277,15 @@ class AsyncClient:
         await self.close()
 
 
-class AsyncSession:
-    """Operations on objects of one usecase and scope; see :class:`blobhouse.Session`."""
+class AsyncSession(SessionSigning):
+    """Operations on objects of one usecase and scope; see :class:`blobhouse.Session`.
+
+    Tokens, object URLs and pre-signed URLs (``mint_token``, ``object_url``,
+    ``presigned_object_url``, ``presigned_put_url``) work as on the sync session.
+    """
+
+    _transport: _Transport
+    _usecase: Usecase
 
     def __init__(self, transport: _Transport, usecase: Usecase, scopes: Scopes) -> None:
         self._transport = transport
@@ -295,10 +305,12 @@ class AsyncSession:
 
     # --- helpers -----------------------------------------------------------------------
 
-    def _url(self, key: str | None, resource: str = "objects") -> str:
-        transport = self._transport
+    def _path(self, key: str | None, resource: str = "objects") -> str:
         path = object_path(self._usecase.name, self._scopes, key, resource)
-        return transport.base_url + encode_path(transport.base_path) + path
+        return encode_path(self._transport.base_path) + path
+
+    def _url(self, key: str | None, resource: str = "objects") -> str:
+        return self._transport.base_url + self._path(key, resource)
 
     def _headers(self) -> dict[str, str]:
         token = self._transport.token
@@ -429,6 +441,48 @@ class AsyncSession:
             async with response:
                 await _raise_for_status(response, f"delete of {self._describe(key)}")
 
+    async def compose(
+        self,
+        sources: Sequence[str],
+        key: str | None = None,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        expiration_policy: ExpirationPolicy | None = None,
+        origin: str | None = None,
+        filename: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        """Concatenate existing objects of this session into a new one, server-side.
+
+        Blobhouse extension (``objects:compose``, docs/protocol-extensions.md): nothing is
+        downloaded. Returns the new key (server-generated when ``key`` is None).
+        """
+        plan = plan_compose(
+            usecase_policy=self._usecase.expiration_policy,
+            sources=sources,
+            key=key,
+            content_type=content_type,
+            metadata=metadata,
+            expiration_policy=expiration_policy,
+            origin=origin,
+            filename=filename,
+            if_absent=if_absent,
+        )
+        chosen = plan.key
+        operation = f"compose into {self._describe(chosen)}"
+        with measure(self._transport.metrics, "compose", self._usecase.name):
+            response = await self._request(
+                plan.method,
+                self._url(chosen, "objects:compose"),
+                data=plan.body,
+                headers={**self._headers(), **plan.headers},
+            )
+            async with response:
+                await _raise_for_status(response, operation)
+                answer = await response.json(content_type=None)
+                return str(answer["key"])
+
     def many(self) -> Batch:
         """Collect operations and run them in as few requests as the limits allow."""
         return Batch(self)
@@ -437,206 +491,56 @@ class AsyncSession:
 # --- batching ----------------------------------------------------------------------------
 
 
-@dataclass
-class BatchResult:
-    """The outcome of one operation of a :class:`Batch`, in the order they were added.
-
-    ``status`` is the operation's own HTTP status. ``payload`` is the (decompressed)
-    content of a found ``get``; ``metadata`` is set for found gets and heads; ``error``
-    holds a :class:`RequestError` for any status ≥ 400 but 404.
-    """
-
-    kind: str
-    key: str | None
-    status: int
-    metadata: Metadata | None = None
-    payload: bytes | None = None
-    error: RequestError | None = None
-
-    @property
-    def found(self) -> bool:
-        return self.status < 300
-
-
-@dataclass
-class _Op:
-    kind: str
-    key: str | None
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
-    contents: Contents | None = None  # an insert sent on its own (large or a stream)
-    put_kwargs: dict[str, Any] = field(default_factory=dict)
-    decompress: bool = True
-
-
-class Batch:
+class Batch(BatchOps):
     """Operations collected by :meth:`AsyncSession.many`; run them with :meth:`send`.
 
-    Inserts that fit a batch (≤ 1 MiB as sent) travel in batch requests of at most 1000
-    operations and about 100 MiB; larger inserts and streams go as ordinary puts, a few
-    at a time. Results come back in the order operations were added.
+    Batch requests go up to three at a time, individual puts up to five (as the Rust
+    client does). Results come back in the order operations were added.
     """
 
     def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session.usecase)
         self._session = session
-        self._ops: list[_Op] = []
-
-    def __len__(self) -> int:
-        return len(self._ops)
-
-    def put(self, contents: Contents, key: str | None = None, **kwargs: Any) -> Batch:
-        """Add an insert; takes the arguments of :meth:`AsyncSession.put`."""
-        session = self._session
-        plan = plan_put(
-            usecase_compression=session.usecase.compression,
-            usecase_policy=session.usecase.expiration_policy,
-            key=key,
-            compress=kwargs.get("compress"),
-            compression=kwargs.get("compression"),
-            precompressed=kwargs.get("precompressed"),
-            content_type=kwargs.get("content_type"),
-            metadata=kwargs.get("metadata"),
-            expiration_policy=kwargs.get("expiration_policy"),
-            origin=kwargs.get("origin"),
-            filename=kwargs.get("filename"),
-            if_absent=kwargs.get("if_absent", False),
-        )
-        if plan.headers.get("If-None-Match") or not isinstance(
-            contents, bytes | bytearray | memoryview
-        ):
-            self._ops.append(_Op("insert", plan.key, contents=contents, put_kwargs=kwargs))
-            return self
-        data = bytes(contents)
-        body = _compression.compress(data) if plan.compress_here else data
-        if len(body) > wire.BATCH_MAX_INSERT:
-            self._ops.append(_Op("insert", plan.key, contents=data, put_kwargs=kwargs))
-            return self
-        self._ops.append(_Op("insert", plan.key, list(plan.headers.items()), body))
-        return self
-
-    def get(self, key: str, decompress: bool = True) -> Batch:
-        self._ops.append(_Op("get", validate_key(key), decompress=decompress))
-        return self
-
-    def head(self, key: str) -> Batch:
-        self._ops.append(_Op("head", validate_key(key)))
-        return self
-
-    def delete(self, key: str) -> Batch:
-        self._ops.append(_Op("delete", validate_key(key)))
-        return self
 
     async def send(self) -> list[BatchResult]:
         """Run every operation; one failing operation never fails the others."""
         results: list[BatchResult | None] = [None] * len(self._ops)
-        groups: list[list[int]] = [[]]
-        size = 0
-        singles: list[int] = []
-        for index, op in enumerate(self._ops):
-            if op.contents is not None:
-                singles.append(index)
-                continue
-            estimate = len(op.body) + 512
-            if len(groups[-1]) >= wire.BATCH_MAX_OPERATIONS or size + estimate > MAX_BATCH_BODY:
-                groups.append([])
-                size = 0
-            groups[-1].append(index)
-            size += estimate
+        groups, singles = self.plan()
 
         async def run_group(indexes: list[int]) -> None:
             for index, result in zip(indexes, await self._send_group(indexes), strict=True):
                 results[index] = result
 
         async def run_single(index: int) -> None:
-            results[index] = await self._send_single(self._ops[index])
+            results[index] = await self._send_single(index)
 
-        await _bounded([partial(run_group, group) for group in groups if group], BATCH_CONCURRENCY)
+        await _bounded([partial(run_group, group) for group in groups], BATCH_CONCURRENCY)
         await _bounded([partial(run_single, index) for index in singles], SINGLE_CONCURRENCY)
-        assert all(result is not None for result in results)
-        return [result for result in results if result is not None]
+        return self.complete(results)
 
-    async def _send_single(self, op: _Op) -> BatchResult:
-        assert op.contents is not None
+    async def _send_single(self, index: int) -> BatchResult:
+        op = self._ops[index]
         try:
             key = await self._session.put(op.contents, op.key, **op.put_kwargs)
         except RequestError as exc:
-            return BatchResult("insert", op.key, exc.status or 0, error=exc)
+            return self.failed_single(index, exc)
         return BatchResult("insert", key, 201)
 
     async def _send_group(self, indexes: list[int]) -> list[BatchResult]:
         session = self._session
-        boundary = wire.new_boundary()
-        body = bytearray()
-        for number, index in enumerate(indexes):
-            op = self._ops[index]
-            headers = [("content-disposition", "form-data; name=part"), (wire.HEADER_KIND, op.kind)]
-            if op.key is not None:
-                headers.append((wire.HEADER_KEY, wire.encode_batch_key(op.key)))
-            headers += op.headers
-            body += wire.part_head(boundary, headers, first=number == 0) + op.body
-        body += wire.closing_delimiter(boundary, any_parts=bool(indexes))
-        request_headers = {
-            **session._headers(),
-            "Content-Type": f'multipart/form-data; boundary="{boundary}"',
-        }
-        url = session._url(None, "objects:batch")
-        operation = f"batch on {session.usecase.name}/{session.scopes}"
+        content_type, body = self.encode(indexes)
+        headers = {**session._headers(), "Content-Type": content_type}
+        reader = self.reader(indexes, f"batch on {session.usecase.name}/{session.scopes}")
         with measure(session._transport.metrics, "batch", session.usecase.name):
             response = await session._request(
-                "POST", url, data=bytes(body), headers=request_headers
+                "POST", session._url(None, "objects:batch"), data=body, headers=headers
             )
             async with response:
-                await _raise_for_status(response, operation)
-                found: dict[int, BatchResult] = {}
-                try:
-                    splitter = wire.PartSplitter(
-                        wire.boundary_of(response.headers.get("content-type"))
-                    )
-                    async for chunk in response.content.iter_chunked(CHUNK_SIZE):
-                        for part_headers, data in splitter.feed(chunk):
-                            found_index, result = self._result_of(part_headers, data, indexes)
-                            found[found_index] = result
-                    if not splitter.finished:
-                        raise wire.FramingError("the answer ended before its closing boundary")
-                except (wire.FramingError, KeyError, ValueError) as exc:
-                    raise RequestError(
-                        f"Blobhouse {operation} answered a malformed body: {exc}", 200, None
-                    ) from exc
-        missing = [i for i in range(len(indexes)) if i not in found]
-        if missing:
-            raise RequestError(
-                f"Blobhouse {operation} answered no result for operations {missing}", 200, None
-            )
-        return [found[i] for i in range(len(indexes))]
-
-    def _result_of(
-        self, headers: list[tuple[str, str]], data: bytes, indexes: list[int]
-    ) -> tuple[int, BatchResult]:
-        named = dict(headers)
-        index = int(named[wire.HEADER_INDEX])
-        status = wire.parse_status(named[wire.HEADER_STATUS])
-        op = self._ops[indexes[index]]
-        raw_key = named.get(wire.HEADER_KEY)
-        key = wire.decode_batch_key(raw_key) if raw_key is not None else op.key
-        if status >= 400 and status != 404:
-            text = data.decode("utf-8", "replace")
-            error = RequestError(
-                f"Blobhouse batch {op.kind} of {key!r} failed with status {status}: {text[:300]}",
-                status,
-                text,
-            )
-            return index, BatchResult(op.kind, key, status, error=error)
-        if status == 404 or op.kind in ("insert", "delete"):
-            return index, BatchResult(op.kind, key, status)
-        metadata = metadata_from_response_headers(
-            [(n, v) for n, v in headers if not n.startswith("x-sn-batch-")]
-        )
-        if op.kind == "head":
-            return index, BatchResult(op.kind, key, status, metadata)
-        if should_decompress(metadata, op.decompress, None, False):
-            data = _compression.decompressing_reader(io.BytesIO(data)).read()
-            metadata = replace(metadata, compression=None)
-        return index, BatchResult(op.kind, key, status, metadata, data)
+                await _raise_for_status(response, reader.operation)
+                reader.start(response.headers.get("content-type"))
+                async for chunk in response.content.iter_chunked(CHUNK_SIZE):
+                    reader.feed(chunk)
+        return reader.results()
 
 
 async def _bounded(jobs: Sequence[Callable[[], Awaitable[None]]], limit: int) -> None:

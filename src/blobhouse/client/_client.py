@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import IO, Any, Literal, cast
-from urllib.parse import quote, urlsplit
+from typing import IO, Any, cast
+from urllib.parse import urlsplit
 
 import urllib3
 from urllib3.connectionpool import HTTPConnectionPool, connection_from_url
@@ -33,12 +31,12 @@ from blobhouse._version import __version__
 from blobhouse.client import _compression
 from blobhouse.client._auth import (
     AUTH_HEADER,
-    PARAM_AUTH,
     SecretKey,
     TokenProvider,
     auth_header_value,
     check_token,
 )
+from blobhouse.client._batching import BatchOps, BatchResult
 from blobhouse.client._compression import (
     ByteCounts,
     compress_stream,
@@ -53,27 +51,16 @@ from blobhouse.client._metrics import (
     measure,
 )
 from blobhouse.client._models import Compression, GetResponse
+from blobhouse.client._plans import COMPRESSIONS, plan_compose, plan_put
+from blobhouse.client._signing import SessionSigning
 from blobhouse.core.expiration import ExpirationPolicy, TimeToIdle, TimeToLive
 from blobhouse.core.ids import Scopes, validate_key, validate_usecase
 from blobhouse.core.metadata import (
     Metadata,
     metadata_from_response_headers,
-    metadata_request_headers,
-)
-from blobhouse.core.permissions import Permission
-from blobhouse.core.presign import (
-    MAX_PRESIGN_DURATION,
-    PARAM_CONTENT_TYPE,
-    PARAM_DURATION,
-    PARAM_KID,
-    PARAM_MAX_SIZE,
-    PARAM_SIG,
-    PARAM_TIMESTAMP,
-    canonical_form,
-    format_presign_timestamp,
 )
 from blobhouse.core.ranges import RangeSpec
-from blobhouse.core.urls import encode_path, encode_query, object_path
+from blobhouse.core.urls import encode_path, object_path
 
 __all__ = [
     "DEFAULT_CONNECT_RETRIES",
@@ -91,10 +78,6 @@ USER_AGENT = f"blobhouse-client/{__version__}"
 # queue. Override with ``connection_kwargs={"timeout": urllib3.Timeout(...)}``.
 DEFAULT_CONNECT_TIMEOUT = 1.0
 DEFAULT_CONNECT_RETRIES = 3
-
-_COMPRESSIONS: tuple[Compression, ...] = ("zstd", "none")
-
-PRESIGNED_METHODS = ("GET", "HEAD")
 
 
 def _connect_only_retries(connect: int) -> urllib3.Retry:
@@ -140,7 +123,7 @@ class Usecase:
 
     def __post_init__(self) -> None:
         validate_usecase(self.name)
-        if self.compression not in _COMPRESSIONS:
+        if self.compression not in COMPRESSIONS:
             raise ValueError(
                 f"invalid compression {self.compression!r} for usecase {self.name!r}: "
                 "use 'zstd' or 'none'"
@@ -282,8 +265,15 @@ class Client:
         self.close()
 
 
-class Session:
-    """Operations on objects of one usecase and scope; create it with :meth:`Client.session`."""
+class Session(SessionSigning):
+    """Operations on objects of one usecase and scope; create it with :meth:`Client.session`.
+
+    Tokens and URLs for others (``mint_token``, ``object_url``, ``presigned_object_url``,
+    ``presigned_put_url``) come from :class:`~blobhouse.client._signing.SessionSigning`.
+    """
+
+    _transport: _Transport
+    _usecase: Usecase
 
     def __init__(self, transport: _Transport, usecase: Usecase, scopes: Scopes) -> None:
         self._transport = transport
@@ -303,9 +293,9 @@ class Session:
 
     # --- helpers -----------------------------------------------------------------------
 
-    def _path(self, key: str | None) -> str:
+    def _path(self, key: str | None, resource: str = "objects") -> str:
         return encode_path(self._transport.base_path) + object_path(
-            self._usecase.name, self._scopes, key
+            self._usecase.name, self._scopes, key, resource
         )
 
     def _headers(self) -> urllib3.HTTPHeaderDict:
@@ -317,15 +307,6 @@ class Session:
         if token:
             headers[AUTH_HEADER] = auth_header_value(token)
         return headers
-
-    def _secret_key(self, purpose: str) -> SecretKey:
-        token = self._transport.token
-        if not isinstance(token, SecretKey):
-            raise ValueError(
-                f"no secret key configured on this session: {purpose} needs a signing key "
-                "(Client(token=SecretKey(...)))"
-            )
-        return token
 
     def _request(
         self,
@@ -376,39 +357,23 @@ class Session:
         Raises ValueError for invalid arguments before anything is sent, and
         :class:`RequestError` if the server refuses the write.
         """
-        if compression is not None:
-            warnings.warn(
-                "`compression` is deprecated, use `compress` instead",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            if compress is not None:
-                raise ValueError("pass either `compress` or the deprecated `compression`")
-            compress = compression
-        if compress is not None and precompressed is not None:
-            raise ValueError("pass either `compress` or `precompressed`, not both")
-        if compress is not None and compress not in _COMPRESSIONS:
-            raise ValueError(f"invalid compression {compress!r}: use 'zstd' or 'none'")
-        if precompressed is not None and precompressed != "zstd":
-            raise ValueError(f"invalid precompressed {precompressed!r}: only 'zstd' exists")
-
-        encoding = precompressed or compress or self._usecase.compression
-        compress_here = precompressed is None and encoding == "zstd"
-        chosen_key = validate_key(key) if key else None
-
-        headers = self._headers()
-        headers.update(
-            metadata_request_headers(
-                content_type=content_type or None,
-                compression=None if encoding == "none" else encoding,
-                expiration_policy=expiration_policy or self._usecase.expiration_policy,
-                origin=origin,
-                filename=filename,
-                custom=metadata,
-            )
+        plan = plan_put(
+            usecase_compression=self._usecase.compression,
+            usecase_policy=self._usecase.expiration_policy,
+            key=key,
+            compress=compress,
+            compression=compression,
+            precompressed=precompressed,
+            content_type=content_type,
+            metadata=metadata,
+            expiration_policy=expiration_policy,
+            origin=origin,
+            filename=filename,
+            if_absent=if_absent,
         )
-        if if_absent:
-            headers["If-None-Match"] = "*"
+        chosen_key, encoding, compress_here = plan.key, plan.encoding, plan.compress_here
+        headers = self._headers()
+        headers.update(plan.headers)
 
         counts = ByteCounts()
         body: bytes | Iterator[bytes]
@@ -431,10 +396,9 @@ class Session:
                 f"{type(contents).__name__}"
             )
 
-        method = "PUT" if chosen_key else "POST"
         with self._measure("put") as sizes:
             response = self._request(
-                method, chosen_key, headers, body=body, retries=retries, preload_content=True
+                plan.method, chosen_key, headers, body=body, retries=retries, preload_content=True
             )
             raise_for_status(response, f"put of {self._describe(chosen_key)}")
             if precompressed is None:
@@ -526,139 +490,107 @@ class Session:
             response = self._request("DELETE", key, self._headers(), preload_content=True)
             raise_for_status(response, f"delete of {self._describe(key)}")
 
-    def mint_token(
+    def compose(
         self,
-        permissions: list[Permission] | None = None,
-        expiry_seconds: int | None = None,
-    ) -> str:
-        """A JWT for this session's usecase and scopes, to hand to another service.
-
-        ``permissions`` and ``expiry_seconds`` default to the SecretKey's. Raises
-        ValueError without a SecretKey, or if ``permissions`` exceeds the key's.
-        """
-        secret = self._secret_key("minting tokens")
-        return secret.token_for_scope(self._usecase.name, self._scopes, permissions, expiry_seconds)
-
-    def object_url(self, key: str, token_validity: timedelta | None = None) -> str:
-        """The absolute URL of an object, to hand to another service for a GET.
-
-        With ``token_validity`` the URL carries a read-only token (``?os_auth=<jwt>``)
-        valid that long (rounded up to whole seconds), so it works without any other
-        credential; this needs a SecretKey, else ValueError.
-
-        A request authenticated by header gets a compressed object as stored (with
-        ``Content-Encoding: zstd``); one authenticated by the URL's own token gets it
-        decompressed unless its ``Accept-Encoding`` admits zstd.
-        """
-        validate_key(key)
-        url = self._transport.base_url + self._path(key)
-        if token_validity is None:
-            return url
-        token = self.mint_token(
-            permissions=[Permission.OBJECT_READ],
-            expiry_seconds=math.ceil(token_validity.total_seconds()),
-        )
-        # A compact JWT is base64url and dots: safe in a query string as it is.
-        return f"{url}?{PARAM_AUTH}={token}"
-
-    def presigned_object_url(
-        self,
-        method: Literal["GET", "HEAD"],
-        key: str,
-        duration: timedelta = timedelta(hours=1),
-    ) -> str:
-        """A pre-signed URL that lets anyone holding it ``GET`` (or ``HEAD``) one object.
-
-        The URL carries ``os_kid``, ``os_timestamp`` (now), ``os_duration`` (``duration``
-        rounded up to whole seconds, at most 7 days) and ``os_sig``, an Ed25519
-        signature over the method, the encoded path and the query; HEAD and GET share
-        signatures. It must be used verbatim: re-encoding it breaks the signature.
-        Downloads through it are decompressed unless the request's ``Accept-Encoding``
-        admits zstd.
-
-        Raises ValueError for other methods (see :meth:`presigned_put_url` for
-        uploads), without a SecretKey, or for a duration over 7 days.
-        """
-        requested: str = method  # callers without type checking pass any string
-        if requested not in PRESIGNED_METHODS:
-            hint = "; use presigned_put_url() for uploads" if requested == "PUT" else ""
-            raise ValueError(
-                f"unsupported pre-signed method {requested!r}, expected one of "
-                f"{PRESIGNED_METHODS}{hint}"
-            )
-        return self._presign(method, key, duration, ())
-
-    def presigned_put_url(
-        self,
-        key: str,
-        duration: timedelta = timedelta(minutes=10),
+        sources: Sequence[str],
+        key: str | None = None,
         *,
-        max_size: int | None = None,
         content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        expiration_policy: ExpirationPolicy | None = None,
+        origin: str | None = None,
+        filename: str | None = None,
+        if_absent: bool = False,
     ) -> str:
-        """A pre-signed URL that lets anyone holding it upload one object (extension).
+        """Concatenate existing objects of this session into a new one, server-side.
 
-        Blobhouse extension, not understood by objectstore servers: the holder sends
-        ``PUT <url>`` with the body (any HTTP client, no token), and the object is
-        stored under ``key`` in this session's usecase and scopes, replacing any
-        object there. Until the URL expires it can be used repeatedly.
-
-        ``max_size`` caps the body in bytes (larger uploads get 413);
-        ``content_type`` makes the upload's ``Content-Type`` header mandatory and
-        exact (any other value, or none, gets 403). Both travel as query parameters
-        (``os_max_size``, ``os_content_type``) covered by the signature, so the holder
-        cannot change them. The body is stored as sent: the uploader may declare
-        ``Content-Encoding: zstd`` for a zstd body, and expiration and ``x-snme-``
-        metadata headers apply as on any insert.
-
-        The server accepts it only if the key id's ``max_permissions`` include
-        ``object.write``; the SecretKey's own permissions must include it too, else
-        ValueError. Also ValueError without a SecretKey, for a duration over 7 days, a
-        negative ``max_size`` or an invalid ``content_type``.
+        Blobhouse extension (``objects:compose``, docs/protocol-extensions.md): nothing is
+        downloaded. Returns the new key (server-generated when ``key`` is None).
         """
-        extra: list[tuple[str, str]] = []
-        if max_size is not None:
-            if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0:
-                raise ValueError(f"max_size must be a non-negative int, got {max_size!r}")
-            extra.append((PARAM_MAX_SIZE, str(max_size)))
-        if content_type is not None:
-            metadata_request_headers(content_type=content_type)  # ValueError if invalid
-            extra.append((PARAM_CONTENT_TYPE, content_type))
-        secret = self._secret_key("a pre-signed URL")
-        if Permission.OBJECT_WRITE not in secret.permissions:
-            raise ValueError(
-                f"SecretKey {secret.kid!r} does not grant {Permission.OBJECT_WRITE}, "
-                "which a pre-signed upload URL needs"
-            )
-        return self._presign("PUT", key, duration, extra)
-
-    def _presign(
-        self,
-        method: str,
-        key: str,
-        duration: timedelta,
-        extra: Sequence[tuple[str, str]],
-    ) -> str:
-        """Sign ``method`` on ``key`` (spec §7.4), with ``extra`` query parameters."""
-        validate_key(key)
-        secret = self._secret_key("a pre-signed URL")
-        if duration > MAX_PRESIGN_DURATION:
-            raise ValueError(f"duration {duration} exceeds the maximum of {MAX_PRESIGN_DURATION}")
-        if duration < timedelta(0):
-            raise ValueError(f"duration {duration} is negative")
-        seconds = math.ceil(duration.total_seconds())
-        path = self._path(key)
-        timestamp = format_presign_timestamp(datetime.now(UTC))
-        query = encode_query(
-            f"{PARAM_KID}={secret.kid}&{PARAM_TIMESTAMP}={timestamp}&{PARAM_DURATION}={seconds}"
+        plan = plan_compose(
+            usecase_policy=self._usecase.expiration_policy,
+            sources=sources,
+            key=key,
+            content_type=content_type,
+            metadata=metadata,
+            expiration_policy=expiration_policy,
+            origin=origin,
+            filename=filename,
+            if_absent=if_absent,
         )
-        for name, value in extra:
-            query += f"&{name}={quote(value, safe='')}"
-        signature = secret.signature_for_canonical_form(canonical_form(method, path, query))
-        return f"{self._transport.base_url}{path}?{query}&{PARAM_SIG}={signature}"
+        chosen = plan.key
+        operation = f"compose into {self._describe(chosen)}"
+        with self._measure("compose"):
+            headers = self._headers()
+            headers.update(plan.headers)
+            response = self._transport.pool.request(
+                plan.method,
+                self._path(chosen, "objects:compose"),
+                headers=headers,
+                body=plan.body,
+                decode_content=False,
+            )
+            raise_for_status(response, operation)
+        return _key_from(response, operation)
+
+    def many(self) -> SyncBatch:
+        """Collect operations and run them in as few requests as the limits allow."""
+        return SyncBatch(self)
 
     def _describe(self, key: str | None) -> str:
         return f"{self._usecase.name}/{self._scopes}/{key or ''}"
+
+
+class SyncBatch(BatchOps):
+    """Operations collected by :meth:`Session.many`; run them with :meth:`send`.
+
+    Requests go one after another on the calling thread (no hidden threads or event
+    loop); results come back in the order operations were added.
+    """
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session.usecase)
+        self._session = session
+
+    def send(self) -> list[BatchResult]:
+        """Run every operation; one failing operation never fails the others."""
+        results: list[BatchResult | None] = [None] * len(self._ops)
+        groups, singles = self.plan()
+        for group in groups:
+            for index, result in zip(group, self._send_group(group), strict=True):
+                results[index] = result
+        for index in singles:
+            op = self._ops[index]
+            try:
+                key = self._session.put(op.contents, op.key, **op.put_kwargs)
+                results[index] = BatchResult("insert", key, 201)
+            except RequestError as exc:
+                results[index] = self.failed_single(index, exc)
+        return self.complete(results)
+
+    def _send_group(self, indexes: list[int]) -> list[BatchResult]:
+        session = self._session
+        content_type, body = self.encode(indexes)
+        headers = session._headers()
+        headers["Content-Type"] = content_type
+        reader = self.reader(indexes, f"batch on {session.usecase.name}/{session.scopes}")
+        with session._measure("batch"):
+            response = session._transport.pool.request(
+                "POST",
+                session._path(None, "objects:batch"),
+                headers=headers,
+                body=body,
+                decode_content=False,
+                preload_content=False,
+            )
+            try:
+                raise_for_status(response, reader.operation)
+                reader.start(response.headers.get("content-type"))
+                for chunk in response.stream(_compression.CHUNK_SIZE):
+                    reader.feed(chunk)
+            finally:
+                response.release_conn()
+        return reader.results()
 
 
 def _discard(response: urllib3.BaseHTTPResponse) -> None:

@@ -7,6 +7,7 @@ two stay interchangeable.
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,17 @@ from blobhouse.core.expiration import ExpirationPolicy
 from blobhouse.core.ids import validate_key
 from blobhouse.core.metadata import Metadata, metadata_request_headers
 
-__all__ = ["COMPRESSIONS", "PutPlan", "plan_put", "should_decompress"]
+__all__ = [
+    "COMPRESSIONS",
+    "MAX_COMPOSE_SOURCES",
+    "ComposePlan",
+    "PutPlan",
+    "plan_compose",
+    "plan_put",
+    "should_decompress",
+]
+
+MAX_COMPOSE_SOURCES = 1000
 
 COMPRESSIONS = ("zstd", "none")
 
@@ -108,3 +119,43 @@ def should_decompress(
     if encoding != "zstd":
         raise NotImplementedError(f"cannot decompress {encoding!r} content; pass decompress=False")
     return True
+
+
+@dataclass(frozen=True, slots=True)
+class ComposePlan:
+    method: str
+    key: str | None
+    headers: dict[str, str]
+    body: bytes
+
+
+def plan_compose(
+    *,
+    usecase_policy: ExpirationPolicy | None,
+    sources: Sequence[str],
+    key: str | None,
+    content_type: str | None,
+    metadata: Mapping[str, str] | None,
+    expiration_policy: ExpirationPolicy | None,
+    origin: str | None,
+    filename: str | None,
+    if_absent: bool,
+) -> ComposePlan:
+    """A compose request (docs/protocol-extensions.md); ValueError before sending anything."""
+    if isinstance(sources, str) or not 1 <= len(sources) <= MAX_COMPOSE_SOURCES:
+        raise ValueError(f"compose needs 1 to {MAX_COMPOSE_SOURCES} source keys")
+    body: dict[str, object] = {"sources": [validate_key(source) for source in sources]}
+    if content_type is not None:
+        metadata_request_headers(content_type=content_type)  # ValueError if invalid
+        body["content_type"] = content_type
+    chosen = validate_key(key) if key else None
+    headers = metadata_request_headers(
+        expiration_policy=expiration_policy or usecase_policy,
+        origin=origin,
+        filename=filename,
+        custom=metadata,
+    )
+    headers["Content-Type"] = "application/json"
+    if if_absent:
+        headers["If-None-Match"] = "*"
+    return ComposePlan("PUT" if chosen else "POST", chosen, headers, json.dumps(body).encode())
