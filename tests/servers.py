@@ -118,6 +118,23 @@ class ServerProcess:
         except OSError:
             return ""
 
+    def peak_rss(self) -> int:
+        """The largest VmHWM (bytes) among the server's processes (granian's worker too)."""
+        peak = 0
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                stat = (proc / "stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[2]) != self.pid:  # process group
+                    continue
+                for line in (proc / "status").read_text().splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) * 1024)
+            except (OSError, ValueError, IndexError):
+                continue
+        return peak
+
     def stop(self) -> None:
         """SIGTERM (graceful), then SIGKILL for the whole process group."""
         if self.stopped:

@@ -47,6 +47,7 @@ __all__ = [
     "StorageId",
     "StorageScope",
     "StorageServiceBuilder",
+    "close",
     "configure",
 ]
 
@@ -136,6 +137,13 @@ def configure(url: str, *, token: TokenProvider | None = None, **options: Any) -
     """Set the server every builder without its own client uses (``options`` go to AsyncClient)."""
     _DEFAULT.url, _DEFAULT.token, _DEFAULT.options = url, token, options
     _DEFAULT.clients = weakref.WeakKeyDictionary()
+
+
+async def close() -> None:
+    """Close the default connection of the running event loop (call at application shutdown)."""
+    client = _DEFAULT.clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.close()
 
 
 @dataclass(frozen=True)

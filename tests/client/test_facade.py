@@ -15,6 +15,7 @@ from blobhouse.facade import (
     StorageId,
     StorageScope,
     StorageServiceBuilder,
+    close,
     configure,
 )
 from tests.servers import ServerProcess
@@ -91,7 +92,10 @@ async def test_keepalive_refreshes_time_to_idle_without_downloading(
 
 async def test_configure_supplies_the_default_connection(blobhouse_server: ServerProcess) -> None:
     configure(blobhouse_server.url)
-    storage = ATTACHMENTS.with_scope(StorageScope.for_organization(7).nested(team=3))
-    storage_id = await storage.put_blob(b"via configure")
-    assert storage_id.scopes == "org=7;team=3"
-    assert (await storage.get_blob(storage_id)).read() == b"via configure"
+    try:
+        storage = ATTACHMENTS.with_scope(StorageScope.for_organization(7).nested(team=3))
+        storage_id = await storage.put_blob(b"via configure")
+        assert storage_id.scopes == "org=7;team=3"
+        assert (await storage.get_blob(storage_id)).read() == b"via configure"
+    finally:
+        await close()

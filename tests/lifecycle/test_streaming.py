@@ -29,25 +29,6 @@ def chunks() -> Iterator[bytes]:
         yield seed * (CHUNK // len(seed))
 
 
-def peak_rss(server: ServerProcess) -> int:
-    """The largest VmHWM (bytes) among the server's processes (granian runs a worker child)."""
-    peak = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-            pgrp = int(stat.rsplit(")", 1)[1].split()[2])
-            if pgrp != server.pid:
-                continue
-            for line in (proc / "status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]) * 1024)
-        except (OSError, ValueError, IndexError):
-            continue
-    return peak
-
-
 def connect(server: ServerProcess) -> http.client.HTTPConnection:
     return http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
 
@@ -95,13 +76,13 @@ def test_large_upload_and_download_do_not_grow_server_memory_with_object_size(
         connection.getresponse().read()
     finally:
         connection.close()
-    baseline = peak_rss(server)
+    baseline = server.peak_rss()
     assert baseline > 0, "could not find the server's processes"
 
     round_trip(server, "with-length", chunked=False)
     round_trip(server, "chunked", chunked=True)
 
-    growth = peak_rss(server) - baseline
+    growth = server.peak_rss() - baseline
     assert growth < ALLOWED_GROWTH, (
         f"peak RSS grew {growth >> 20} MiB moving {OBJECT_SIZE >> 20} MiB"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from blobhouse.backends.base import (
@@ -36,6 +37,7 @@ from blobhouse.server.http import (
 )
 from blobhouse.server.logs import configure_logging
 from blobhouse.server.objects import ObjectHandlers, build_admission
+from blobhouse.service.resumable import ResumableUploads
 from blobhouse.service.storage import StorageService
 
 __all__ = ["BlobhouseApp", "create_app"]
@@ -73,9 +75,10 @@ class BlobhouseApp:
         self.objects: ObjectHandlers | None = None
         self.batch: BatchHandler | None = None
         self.compose: ComposeHandler | None = None
+        self.uploads: ResumableUploads | None = None
         self.auth = Authenticator(KeyDirectory({}), enforce=False)
         self.draining = False
-        self._reaper: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []  # the reaper and sweepers
         self._startup_lock = asyncio.Lock()
         self.in_flight = 0
         self.max_requests = settings.http.max_requests if settings else 10_000
@@ -104,23 +107,40 @@ class BlobhouseApp:
             self.settings = settings
             self.service = service
             admission = build_admission(settings)
-            self.objects = ObjectHandlers(service, settings.limits.max_object_size, admission)
+            uploads: ResumableUploads | None = None
+            if settings.resumable.enabled:
+                uploads = ResumableUploads(
+                    settings.resolved_staging_dir(),
+                    service,
+                    abandon_after=settings.resumable.abandon_after.total_seconds(),
+                    keep_committed=settings.resumable.keep_committed.total_seconds(),
+                )
+                await uploads.open()
+            self.uploads = uploads
+            self.objects = ObjectHandlers(
+                service, settings.limits.max_object_size, admission, uploads
+            )
             self.batch = BatchHandler(service, admission, build_bulk_limiter(settings))
             self.compose = ComposeHandler(service, admission, settings.limits.max_object_size)
             self.max_requests = settings.http.max_requests
             if settings.reaper.enabled:
-                self._reaper = asyncio.get_running_loop().create_task(
-                    service.run_reaper(
-                        settings.reaper.interval.total_seconds(), settings.reaper.batch
-                    )
+                interval = settings.reaper.interval.total_seconds()
+                loop = asyncio.get_running_loop()
+                self._background.append(
+                    loop.create_task(service.run_reaper(interval, settings.reaper.batch))
                 )
+                if uploads is not None:
+                    self._background.append(
+                        loop.create_task(_every(interval, uploads.sweep, "upload sweeper"))
+                    )
 
     async def shutdown(self) -> None:
         self.draining = True
-        if self._reaper is not None:
-            self._reaper.cancel()
+        for task in self._background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+                await task
+        self._background.clear()
         if self.service is not None:
             await self.service.close()
 
@@ -237,6 +257,20 @@ class BlobhouseApp:
             await send_bytes(send, 503, b"Shutting down", content_type="text/plain")
         else:
             await send_bytes(send, 200, b"OK", content_type="text/plain")
+
+
+async def _every(interval: float, job: Callable[[], Awaitable[int]], name: str) -> None:
+    """Run a housekeeping job forever (until cancelled); failures are logged and retried."""
+    while True:
+        try:
+            removed = await job()
+            if removed:
+                log.info("%s removed %d items", name, removed)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; retrying in %ss", name, interval)
+        await asyncio.sleep(interval)
 
 
 def create_app(settings: Settings | None = None, **_: Any) -> BlobhouseApp:

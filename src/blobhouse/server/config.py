@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -199,6 +200,19 @@ class ReaperConfig(_Strict):
     _parse_interval = field_validator("interval", mode="before")(_duration)
 
 
+class ResumableConfig(_Strict):
+    """Resumable uploads of objectstore-client 0.2.10 (spec §22.6)."""
+
+    enabled: bool = True
+    # Where sessions are staged; default: ``.resumable`` under the storage path (a
+    # temporary directory for memory storage). Several servers need it on shared storage.
+    staging_dir: str | None = None
+    abandon_after: timedelta = timedelta(hours=24)
+    keep_committed: timedelta = timedelta(hours=1)
+
+    _parse_durations = field_validator("abandon_after", "keep_committed", mode="before")(_duration)
+
+
 class LimitsConfig(_Strict):
     """Request limits; an upload beyond ``max_object_size`` answers 413."""
 
@@ -269,6 +283,7 @@ class Settings(_Strict):
     reaper: ReaperConfig = Field(default_factory=ReaperConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     drain_file: str | None = None
+    resumable: ResumableConfig = Field(default_factory=ResumableConfig)
     killswitches: list[KillswitchConfig] = Field(default_factory=list)
     rate_limits: RateLimitsConfig = Field(default_factory=RateLimitsConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
@@ -330,6 +345,15 @@ class Settings(_Strict):
         if isinstance(storage, TieredStorage | FilesystemStorage):
             return Path(storage.path) / "blobhouse.down"
         return None
+
+    def resolved_staging_dir(self) -> Path:
+        """Where resumable upload sessions are kept."""
+        if self.resumable.staging_dir is not None:
+            return Path(self.resumable.staging_dir)
+        storage = self.storage
+        if isinstance(storage, TieredStorage | FilesystemStorage):
+            return Path(storage.path) / ".resumable"
+        return Path(tempfile.gettempdir()) / f"blobhouse-resumable-{os.getuid()}"
 
     def usecase_policies(self) -> dict[str, UsecasePolicy]:
         return {name: config.policy() for name, config in self.usecases.items()}

@@ -39,7 +39,9 @@ from blobhouse.server.auth import Access
 from blobhouse.server.compression import accepts_zstd, decompress_stream
 from blobhouse.server.config import Settings
 from blobhouse.server.http import HttpError, Request, Send, send_bytes, send_json, send_stream
+from blobhouse.server.resumable import ResumableHandler
 from blobhouse.service.policy import PolicyViolation
+from blobhouse.service.resumable import ResumableUploads
 from blobhouse.service.storage import NotExtendable, StorageService
 
 __all__ = ["ObjectHandlers"]
@@ -126,11 +128,18 @@ def build_admission(settings: Settings) -> Admission:
 
 
 class ObjectHandlers:
-    def __init__(self, service: StorageService, max_object_size: int, admission: Admission) -> None:
+    def __init__(
+        self,
+        service: StorageService,
+        max_object_size: int,
+        admission: Admission,
+        uploads: ResumableUploads | None = None,
+    ) -> None:
         self.service = service
         self.max_object_size = max_object_size
         self.admission = admission
         self._metering = admission.bandwidth.active
+        self.resumable = ResumableHandler(uploads, max_object_size, self._metered)
 
     async def handle(
         self, route: ObjectRoute, request: Request, send: Send, access: Access
@@ -153,6 +162,12 @@ class ObjectHandlers:
         self, route: ObjectRoute, request: Request, send: Send, access: Access
     ) -> None:
         method = request.method
+        upload_type = request.query_param("upload_type")
+        session = request.query_param("session")
+        if (upload_type is not None or session is not None) and method != "GET":
+            # Resumable uploads (client 0.2.10): never an ordinary insert or delete.
+            await self.resumable.handle(route, request, send, access, upload_type, session)
+            return
         if route.key is None:
             if method != "POST":
                 raise HttpError(
@@ -161,11 +176,9 @@ class ObjectHandlers:
                     "server-assigned key",
                     [("allow", "POST")],
                 )
-            self._refuse_resumable(request)
             await self._insert(route, request, send, access, generate_key(), created=True)
             return
         if method == "PUT":
-            self._refuse_resumable(request)
             await self._insert(route, request, send, access, route.key, created=False)
         elif method == "GET":
             await self._get(route, request, send, access)
@@ -173,7 +186,6 @@ class ObjectHandlers:
             access.require(Permission.OBJECT_READ, route.usecase, route.scopes, method)
             await self._head(route, send)
         elif method == "DELETE":
-            self._refuse_resumable(request)
             access.require(Permission.OBJECT_DELETE, route.usecase, route.scopes, method)
             await self.service.delete(route.object_id())
             await send_bytes(send, 204)
@@ -185,28 +197,6 @@ class ObjectHandlers:
                 f"{method} is not allowed on an object",
                 [("allow", "GET, HEAD, PUT, DELETE")],
             )
-
-    @staticmethod
-    def _refuse_resumable(request: Request) -> None:
-        """Resumable uploads (client 0.2.10) are declined so the client falls back cleanly.
-
-        Ignoring the parameter instead would store an empty object (spec §22.6).
-        """
-        upload_type = request.query_param("upload_type")
-        session = request.query_param("session")
-        if upload_type is not None and session is not None:
-            raise HttpError(400, "upload_type and session cannot be combined")
-        if upload_type is not None:
-            if upload_type != "resumable":
-                raise HttpError(
-                    400, f"unknown upload_type {upload_type!r}; only 'resumable' exists"
-                )
-            raise HttpError(
-                501,
-                "resumable uploads are not supported by this server yet; send an ordinary upload",
-            )
-        if session is not None:
-            raise HttpError(404, "unknown upload session")
 
     async def _insert(
         self,
@@ -240,8 +230,9 @@ class ObjectHandlers:
                 raise HttpError(400, "only 'If-None-Match: *' (create-only) is supported")
             if_absent = True
         object_id = route.object_id(key)
+        body = self._metered(route, request.body(limit))  # uploads spend bandwidth too
         try:
-            await self.service.insert(object_id, metadata, request.body(limit), if_absent=if_absent)
+            await self.service.insert(object_id, metadata, body, if_absent=if_absent)
         except ObjectExists:
             raise HttpError(412, f"an object already exists at key {key!r}") from None
         await send_json(send, 201 if created else 200, {"key": key})
