@@ -11,10 +11,12 @@ Switching is one import::
 
 Differences from the official client: ``retries=0`` means no retries; the connect
 timeout is 1 s; expiration headers are parsed with the full humantime grammar; puts
-of file-like objects stream chunk by chunk; ``put(if_absent=True)`` and
-``get(byte_range=...)`` are extensions, and so is ``Session.presigned_put_url``
-(signed upload URLs); multipart, resumable uploads and ``extend_expiry`` are not
-supported yet.
+of file-like objects stream chunk by chunk; resumable uploads retry after a short
+backoff (0.5 s, then 1 s) rather than 2-5 s. Extensions: ``put(if_absent=True)``,
+``get(byte_range=...)``, ``Session.presigned_put_url`` (signed upload URLs),
+``Session.many()`` (batches, spec §8) and ``Session.compose`` (server-side
+concatenation). The async client is :mod:`blobhouse.aio`; the storage facade is
+:mod:`blobhouse.facade`.
 
 Signing keys work as in the official client::
 

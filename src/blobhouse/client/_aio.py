@@ -14,13 +14,16 @@ over httpx for its throughput with many requests in flight (STACK.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from functools import partial
 from types import TracebackType
 from typing import IO, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import zstandard
@@ -40,10 +43,28 @@ from blobhouse.client._client import (
     USER_AGENT,
     Usecase,
 )
-from blobhouse.client._errors import RequestError
+from blobhouse.client._errors import ExpiryExtensionRejected, ObjectNotFound, RequestError
 from blobhouse.client._metrics import MetricsBackend, NoOpMetricsBackend, measure
 from blobhouse.client._models import Compression
-from blobhouse.client._plans import plan_compose, plan_put, should_decompress
+from blobhouse.client._plans import (
+    PutPlan,
+    expiry_extension_body,
+    plan_compose,
+    plan_put,
+    should_decompress,
+)
+from blobhouse.client._resumable import (
+    MAX_STALLS,
+    Answer,
+    Threshold,
+    backoff_seconds,
+    check_threshold,
+    classify,
+    goes_resumable,
+    parse_created,
+    remaining_size,
+    spool_compressed,
+)
 from blobhouse.client._signing import SessionSigning
 from blobhouse.core.expiration import ExpirationPolicy
 from blobhouse.core.ids import Scopes, validate_key
@@ -144,6 +165,13 @@ async def _chunks_of(contents: Contents) -> AsyncIterator[bytes]:
         )
 
 
+async def _file_chunks(handle: IO[bytes], position: int) -> AsyncIterator[bytes]:
+    """A file's bytes from ``position`` to its end, read off the event loop."""
+    await asyncio.to_thread(handle.seek, position)
+    while block := await asyncio.to_thread(handle.read, CHUNK_SIZE):
+        yield block
+
+
 async def _compress(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
     compressor = zstandard.ZstdCompressor().compressobj()
     async for block in source:
@@ -153,7 +181,11 @@ async def _compress(source: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
     yield compressor.flush()
 
 
-async def _raise_for_status(response: aiohttp.ClientResponse, operation: str) -> None:
+async def _raise_for_status(
+    response: aiohttp.ClientResponse,
+    operation: str,
+    error_type: type[RequestError] = RequestError,
+) -> None:
     status = response.status
     if status < 300:
         return
@@ -166,7 +198,7 @@ async def _raise_for_status(response: aiohttp.ClientResponse, operation: str) ->
         if len(detail) > _DETAIL_LIMIT:
             detail = detail[:_DETAIL_LIMIT] + "..."
         message += f": {detail}"
-    raise RequestError(message, status, text)
+    raise error_type(message, status, text)
 
 
 def _lowercase_headers(response_headers: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -183,6 +215,7 @@ class _Transport:
     timeout: aiohttp.ClientTimeout
     connector_kwargs: dict[str, Any]
     headers: dict[str, str]
+    spool_dir: str | None = None
     http: aiohttp.ClientSession | None = None
 
     def session(self) -> aiohttp.ClientSession:
@@ -228,6 +261,7 @@ class AsyncClient:
         timeout_ms: float | None = None,
         connection_kwargs: Mapping[str, Any] | None = None,
         token: TokenProvider | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if propagate_traces:
             raise ValueError("propagate_traces is not supported by the async client")
@@ -253,6 +287,7 @@ class AsyncClient:
             ),
             connector_kwargs=dict(connection_kwargs or {}),
             headers={"User-Agent": USER_AGENT},
+            spool_dir=None if spool_dir is None else os.fspath(spool_dir),
         )
 
     def session(self, usecase: Usecase, **scopes: str | int | bool) -> AsyncSession:
@@ -344,6 +379,7 @@ class AsyncSession(SessionSigning):
         origin: str | None = None,
         filename: str | None = None,
         if_absent: bool = False,
+        resumable_threshold_bytes: Threshold | None = None,
     ) -> str:
         """Store ``contents`` (bytes, a binary file or an async iterable) and return its key."""
         plan = plan_put(
@@ -360,6 +396,13 @@ class AsyncSession(SessionSigning):
             filename=filename,
             if_absent=if_absent,
         )
+        threshold = (
+            self._usecase.resumable_threshold_bytes
+            if resumable_threshold_bytes is None
+            else check_threshold(resumable_threshold_bytes)
+        )
+        if not if_absent and goes_resumable(remaining_size(contents), threshold):
+            return await self._put_resumable(plan, contents)  # type: ignore[arg-type]
         headers = {**self._headers(), **plan.headers}
         body: bytes | AsyncIterator[bytes]
         replayable = isinstance(contents, bytes | bytearray | memoryview)
@@ -383,6 +426,109 @@ class AsyncSession(SessionSigning):
                     raise RequestError(
                         f"Blobhouse {operation} answered without a key", response.status, None
                     ) from exc
+
+    # --- resumable uploads (spec §22.4) ----------------------------------------------------
+
+    async def _put_resumable(self, plan: PutPlan, contents: bytes | IO[bytes]) -> str:
+        """Upload through a session; an ordinary put if the server declines one."""
+        source: IO[bytes] = (
+            io.BytesIO(bytes(contents)) if isinstance(contents, bytes | bytearray) else contents
+        )
+        spool = None
+        if plan.compress_here:
+            spool = await asyncio.to_thread(spool_compressed, source, self._transport.spool_dir)
+        body = spool or source
+        try:
+            start = body.tell()
+            total = body.seek(0, io.SEEK_END) - start
+            body.seek(start)
+            created = await self._create_upload(plan, total)
+            operation = f"put of {self._describe(plan.key)}"
+            if created is None:  # declined or failed: the plain upload, body already encoded
+                with measure(self._transport.metrics, "put", self._usecase.name):
+                    response = await self._request(
+                        plan.method,
+                        self._url(plan.key),
+                        replayable=False,
+                        data=_file_chunks(body, start),
+                        headers={**self._headers(), **plan.headers},
+                    )
+                    async with response:
+                        await _raise_for_status(response, operation)
+                        answer = await response.json(content_type=None)
+                        return str(answer["key"])
+            key, token = created
+            with measure(self._transport.metrics, "resumable.put", self._usecase.name):
+                await self._upload_session(key, token, body, start, total)
+            return key
+        finally:
+            if spool is not None:
+                spool.close()
+
+    async def _create_upload(self, plan: PutPlan, total: int) -> tuple[str, str] | None:
+        headers = {**self._headers(), **plan.headers, "Upload-Length": str(total)}
+        try:
+            with measure(self._transport.metrics, "resumable.create", self._usecase.name):
+                response = await self._request(
+                    plan.method,
+                    self._url(plan.key) + "?upload_type=resumable",
+                    data=b"",
+                    headers=headers,
+                )
+                async with response:
+                    answer = await response.json(content_type=None) if response.ok else None
+        except (aiohttp.ClientError, OSError, ValueError):
+            return None
+        return parse_created(response.status, answer)
+
+    async def _upload_session(
+        self, key: str, token: str, body: IO[bytes], start: int, total: int
+    ) -> None:
+        url = self._url(key) + "?" + urlencode({"session": token})
+        offset, stalls, probe = 0, 0, False
+        while True:
+            status: int | None = None
+            text: str | None = None
+            try:
+                if probe:
+                    headers = {**self._headers(), "Upload-Offset": "*"}
+                    data: bytes | AsyncIterator[bytes] = b""
+                else:
+                    headers = {
+                        **self._headers(),
+                        "Upload-Offset": str(offset),
+                        "Content-Length": str(total - offset),
+                    }
+                    data = _file_chunks(body, start + offset)
+                response = await self._request(
+                    "PUT", url, replayable=False, data=data, headers=headers
+                )
+                async with response:
+                    status = response.status
+                    text = (await response.read()).decode("utf-8", "replace")
+                    answer = classify(status, response.headers.get, offset, total, probe=probe)
+            except (aiohttp.ClientError, OSError):
+                answer = Answer("transient", offset)
+            if answer.kind == "complete":
+                return
+            if answer.kind == "progress":
+                if answer.offset > offset:
+                    stalls = 0
+                offset, probe = answer.offset, False
+                continue
+            if answer.kind == "transient":
+                stalls += 1
+                if stalls < MAX_STALLS:
+                    await asyncio.sleep(backoff_seconds(stalls))
+                    probe = True
+                    continue
+            with contextlib.suppress(aiohttp.ClientError, OSError):
+                response = await self._request("DELETE", url, headers=self._headers())
+                response.release()
+            message = f"Blobhouse resumable upload of {self._describe(key)} failed"
+            if status is not None:
+                message += f" with status {status}: {(text or '')[:300]}"
+            raise RequestError(message, status, text)
 
     async def get(
         self,
@@ -440,6 +586,26 @@ class AsyncSession(SessionSigning):
             response = await self._request("DELETE", self._url(key), headers=self._headers())
             async with response:
                 await _raise_for_status(response, f"delete of {self._describe(key)}")
+
+    async def extend_expiry(
+        self,
+        key: str,
+        at: datetime | None = None,
+        from_creation: timedelta | None = None,
+        from_now: timedelta | None = None,
+    ) -> None:
+        """Push an expiring object's deadline out (see :meth:`blobhouse.Session.extend_expiry`)."""
+        validate_key(key)
+        body = expiry_extension_body(at, from_creation, from_now)
+        headers = {**self._headers(), "Content-Type": "application/json"}
+        operation = f"expiry extension of {self._describe(key)}"
+        with measure(self._transport.metrics, "extend_expiry", self._usecase.name):
+            response = await self._request("PATCH", self._url(key), data=body, headers=headers)
+            async with response:
+                error = {404: ObjectNotFound, 409: ExpiryExtensionRejected}.get(
+                    response.status, RequestError
+                )
+                await _raise_for_status(response, operation, error)
 
     async def compose(
         self,

@@ -14,15 +14,19 @@ exceptions (``MaxRetryError`` wrapping ``NewConnectionError`` / ``ConnectTimeout
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import IO, Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import urllib3
 from urllib3.connectionpool import HTTPConnectionPool, connection_from_url
@@ -43,7 +47,12 @@ from blobhouse.client._compression import (
     decompressing_reader,
     read_chunks,
 )
-from blobhouse.client._errors import RequestError, raise_for_status
+from blobhouse.client._errors import (
+    ExpiryExtensionRejected,
+    ObjectNotFound,
+    RequestError,
+    raise_for_status,
+)
 from blobhouse.client._metrics import (
     MetricsBackend,
     NoOpMetricsBackend,
@@ -51,7 +60,26 @@ from blobhouse.client._metrics import (
     measure,
 )
 from blobhouse.client._models import Compression, GetResponse
-from blobhouse.client._plans import COMPRESSIONS, plan_compose, plan_put
+from blobhouse.client._plans import (
+    COMPRESSIONS,
+    PutPlan,
+    expiry_extension_body,
+    plan_compose,
+    plan_put,
+)
+from blobhouse.client._resumable import (
+    DEFAULT_RESUMABLE_THRESHOLD,
+    MAX_STALLS,
+    Answer,
+    Threshold,
+    backoff_seconds,
+    check_threshold,
+    classify,
+    goes_resumable,
+    parse_created,
+    remaining_size,
+    spool_compressed,
+)
 from blobhouse.client._signing import SessionSigning
 from blobhouse.core.expiration import ExpirationPolicy, TimeToIdle, TimeToLive
 from blobhouse.core.ids import Scopes, validate_key, validate_usecase
@@ -120,9 +148,11 @@ class Usecase:
     name: str
     compression: Compression = "zstd"
     expiration_policy: ExpirationPolicy | None = None
+    resumable_threshold_bytes: Threshold = DEFAULT_RESUMABLE_THRESHOLD
 
     def __post_init__(self) -> None:
         validate_usecase(self.name)
+        check_threshold(self.resumable_threshold_bytes)
         if self.compression not in COMPRESSIONS:
             raise ValueError(
                 f"invalid compression {self.compression!r} for usecase {self.name!r}: "
@@ -147,6 +177,7 @@ class _Transport:
     metrics: MetricsBackend
     token: TokenProvider | None
     propagate_traces: bool
+    spool_dir: str | None = None
 
     def headers(self) -> urllib3.HTTPHeaderDict:
         # Passing headers to urllib3 replaces the pool's defaults, so start from them.
@@ -192,6 +223,7 @@ class Client:
         timeout_ms: float | None = None,
         connection_kwargs: Mapping[str, Any] | None = None,
         token: TokenProvider | None = None,
+        spool_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         checked_token = check_token(token)
         if propagate_traces:
@@ -235,6 +267,7 @@ class Client:
             metrics=metrics_backend if metrics_backend is not None else NoOpMetricsBackend(),
             token=checked_token,
             propagate_traces=propagate_traces,
+            spool_dir=None if spool_dir is None else os.fspath(spool_dir),
         )
 
     def session(self, usecase: Usecase, **scopes: str | int | bool) -> Session:
@@ -338,6 +371,7 @@ class Session(SessionSigning):
         origin: str | None = None,
         filename: str | None = None,
         if_absent: bool = False,
+        resumable_threshold_bytes: Threshold | None = None,
     ) -> str:
         """Store ``contents`` and return its key (server-generated when ``key`` is None).
 
@@ -375,6 +409,14 @@ class Session(SessionSigning):
         headers = self._headers()
         headers.update(plan.headers)
 
+        threshold = (
+            self._usecase.resumable_threshold_bytes
+            if resumable_threshold_bytes is None
+            else check_threshold(resumable_threshold_bytes)
+        )
+        if not if_absent and goes_resumable(remaining_size(contents), threshold):
+            return self._put_resumable(plan, contents)
+
         counts = ByteCounts()
         body: bytes | Iterator[bytes]
         retries: urllib3.Retry | bool | int | None = None  # the pool's policy
@@ -407,6 +449,112 @@ class Session(SessionSigning):
                 sizes.compressed_size = counts.produced
                 sizes.compression = encoding
         return _key_from(response, f"put of {self._describe(chosen_key)}")
+
+    # --- resumable uploads (spec §22.4) ----------------------------------------------------
+
+    def _put_resumable(self, plan: PutPlan, contents: bytes | IO[bytes]) -> str:
+        """Upload through a session; an ordinary put if the server declines one."""
+        source: IO[bytes] = (
+            io.BytesIO(bytes(contents)) if isinstance(contents, bytes | bytearray) else contents
+        )
+        spool = spool_compressed(source, self._transport.spool_dir) if plan.compress_here else None
+        body = spool or source
+        try:
+            start = body.tell()
+            total = body.seek(0, io.SEEK_END) - start
+            body.seek(start)
+            created = self._create_upload(plan, total)
+            operation = f"put of {self._describe(plan.key)}"
+            if created is None:  # declined or failed: the plain upload, body already encoded
+                headers = self._headers()
+                headers.update(plan.headers)
+                with self._measure("put"):
+                    response = self._request(
+                        plan.method,
+                        plan.key,
+                        headers,
+                        body=read_chunks(body),
+                        retries=_no_replay(self._transport.pool.retries),
+                        preload_content=True,
+                    )
+                    raise_for_status(response, operation)
+                return _key_from(response, operation)
+            key, token = created
+            with self._measure("resumable.put"):
+                self._upload_session(key, token, body, start, total)
+            return key
+        finally:
+            if spool is not None:
+                spool.close()
+
+    def _create_upload(self, plan: PutPlan, total: int) -> tuple[str, str] | None:
+        headers = self._headers()
+        headers.update(plan.headers)
+        headers["Upload-Length"] = str(total)
+        try:
+            with self._measure("resumable.create"):
+                response = self._transport.pool.request(
+                    plan.method,
+                    self._path(plan.key) + "?upload_type=resumable",
+                    headers=headers,
+                    body=b"",
+                    decode_content=False,
+                )
+            answer = json.loads(response.data) if response.status < 400 else None
+        except (urllib3.exceptions.HTTPError, OSError, ValueError):
+            return None
+        return parse_created(response.status, answer)
+
+    def _upload_session(
+        self, key: str, token: str, body: IO[bytes], start: int, total: int
+    ) -> None:
+        path = self._path(key) + "?" + urlencode({"session": token})
+        retries = _no_replay(self._transport.pool.retries)
+        offset, stalls, probe = 0, 0, False
+        while True:
+            headers = self._headers()
+            status: int | None = None
+            try:
+                if probe:
+                    headers.update({"Upload-Offset": "*", "Content-Length": "0"})
+                    response = self._transport.pool.request(
+                        "PUT", path, headers=headers, body=b"", retries=retries
+                    )
+                else:
+                    body.seek(start + offset)
+                    headers["Upload-Offset"] = str(offset)
+                    headers["Content-Length"] = str(total - offset)
+                    response = self._transport.pool.request(
+                        "PUT", path, headers=headers, body=read_chunks(body), retries=retries
+                    )
+                status = response.status
+                answer = classify(status, response.headers.get, offset, total, probe=probe)
+            except (urllib3.exceptions.HTTPError, OSError):
+                answer = Answer("transient", offset)
+            if answer.kind == "complete":
+                return
+            if answer.kind == "progress":
+                if answer.offset > offset:
+                    stalls = 0
+                offset, probe = answer.offset, False
+                continue
+            if answer.kind == "transient":
+                stalls += 1
+                if stalls < MAX_STALLS:
+                    time.sleep(backoff_seconds(stalls))
+                    probe = True
+                    continue
+            self._cancel_upload(path)
+            message = f"Blobhouse resumable upload of {self._describe(key)} failed"
+            text = None
+            if status is not None:
+                text = response.data.decode("utf-8", "replace")
+                message += f" with status {status}: {text[:300]}"
+            raise RequestError(message, status, text)
+
+    def _cancel_upload(self, path: str) -> None:
+        with contextlib.suppress(urllib3.exceptions.HTTPError, OSError):
+            self._transport.pool.request("DELETE", path, headers=self._headers())
 
     def get(
         self,
@@ -489,6 +637,32 @@ class Session(SessionSigning):
         with self._measure("delete"):
             response = self._request("DELETE", key, self._headers(), preload_content=True)
             raise_for_status(response, f"delete of {self._describe(key)}")
+
+    def extend_expiry(
+        self,
+        key: str,
+        at: datetime | None = None,
+        from_creation: timedelta | None = None,
+        from_now: timedelta | None = None,
+    ) -> None:
+        """Push an expiring object's deadline out to at least the given one (never shortens).
+
+        Exactly one of ``at`` (timezone-aware), ``from_creation`` or ``from_now``.
+        Raises :class:`ObjectNotFound` for a missing or expired object and
+        :class:`ExpiryExtensionRejected` for one that never expires.
+        """
+        validate_key(key)
+        body = expiry_extension_body(at, from_creation, from_now)
+        headers = self._headers()
+        headers["Content-Type"] = "application/json"
+        operation = f"expiry extension of {self._describe(key)}"
+        with self._measure("extend_expiry"):
+            response = self._request("PATCH", key, headers, body=body, preload_content=True)
+        if response.status == 404:
+            raise_for_status(response, operation, error_type=ObjectNotFound)
+        if response.status == 409:
+            raise_for_status(response, operation, error_type=ExpiryExtensionRejected)
+        raise_for_status(response, operation)
 
     def compose(
         self,

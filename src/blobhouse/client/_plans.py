@@ -11,8 +11,10 @@ import json
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from blobhouse.client._models import Compression
+from blobhouse.core.durations import format_duration
 from blobhouse.core.expiration import ExpirationPolicy
 from blobhouse.core.ids import validate_key
 from blobhouse.core.metadata import Metadata, metadata_request_headers
@@ -22,6 +24,7 @@ __all__ = [
     "MAX_COMPOSE_SOURCES",
     "ComposePlan",
     "PutPlan",
+    "expiry_extension_body",
     "plan_compose",
     "plan_put",
     "should_decompress",
@@ -159,3 +162,25 @@ def plan_compose(
     if if_absent:
         headers["If-None-Match"] = "*"
     return ComposePlan("PUT" if chosen else "POST", chosen, headers, json.dumps(body).encode())
+
+
+def expiry_extension_body(
+    at: datetime | None, from_creation: timedelta | None, from_now: timedelta | None
+) -> bytes:
+    """The compact JSON of ``PATCH`` ``extend_expiry`` (spec §22.7); ValueError before sending."""
+    if sum(target is not None for target in (at, from_creation, from_now)) != 1:
+        raise ValueError("Supply exactly one of at, from_creation, or from_now")
+    if at is not None:
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise ValueError("at must be a timezone-aware datetime")
+        spec: dict[str, str] = {"at": at.astimezone(UTC).isoformat()}
+    else:
+        after = from_creation if from_creation is not None else from_now
+        assert after is not None
+        if after < timedelta(0):
+            raise ValueError("Expiry extension duration must not be negative")
+        spec = {
+            "after": format_duration(after),
+            "from": "creation" if from_creation is not None else "now",
+        }
+    return json.dumps({"extend_expiry": spec}, separators=(",", ":")).encode()
