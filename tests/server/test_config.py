@@ -104,3 +104,14 @@ def test_storage_path_alone_keeps_the_default_tiered_type() -> None:
     settings = load_settings(environ={"OS__STORAGE__PATH": "/srv/blobs"})
     assert isinstance(settings.storage, TieredStorage)
     assert settings.storage.path == "/srv/blobs"
+
+
+def test_numeric_scope_values_in_yaml_are_read_as_text(tmp_path: Path) -> None:
+    config = tmp_path / "blobhouse.yaml"
+    config.write_text(
+        "killswitches:\n  - scopes: {org: 42}\n"
+        "rate_limits:\n  throughput:\n    rules:\n      - {scopes: {org: 7}, rps: 1}\n"
+    )
+    settings = load_settings(config, environ={})
+    assert settings.killswitches[0].scopes == {"org": "42"}
+    assert settings.rate_limits.throughput.rules[0].scope_map() == {"org": "7"}

@@ -137,9 +137,11 @@ _DELETE_ROW = sa.delete(_T).where(_WHERE_PK).returning(_T.c.blob_backend, _T.c.b
 _SCOPE_USAGE = sa.select(_U.c.objects, _U.c.bytes).where(
     _U.c.usecase == sa.bindparam("pk_usecase"), _U.c.scope == sa.bindparam("pk_scope")
 )
+# PostgreSQL sums BIGINT as NUMERIC (a Decimal in Python, which JSON cannot carry into a
+# 413's figures): cast back so both engines answer plain integers.
 _USECASE_USAGE = sa.select(
-    sa.func.coalesce(sa.func.sum(_U.c.objects), 0).label("objects"),
-    sa.func.coalesce(sa.func.sum(_U.c.bytes), 0).label("bytes"),
+    sa.cast(sa.func.coalesce(sa.func.sum(_U.c.objects), 0), sa.BigInteger).label("objects"),
+    sa.cast(sa.func.coalesce(sa.func.sum(_U.c.bytes), 0), sa.BigInteger).label("bytes"),
 ).where(_U.c.usecase == sa.bindparam("pk_usecase"))
 _BUMP_EXPIRY = (
     sa.update(_T)
@@ -451,10 +453,18 @@ class SqlStore:
     # --- usage --------------------------------------------------------------------------
 
     async def check_quota(self, object_id: ObjectId, quota: Quota, *, adding_bytes: int) -> None:
-        """Early refusal before a large upload; the commit checks again, exactly."""
+        """Early refusal before a large upload; the commit checks again, exactly.
+
+        An overwrite adds no object and only the growth in bytes, as the commit counts it.
+        """
+        key = _pk_params(object_id)
 
         def run(conn: sa.Connection) -> None:
-            _enforce(conn, object_id, quota, 1, adding_bytes)
+            old = conn.execute(_SELECT_PREVIOUS, key).first()
+            if old is None:
+                _enforce(conn, object_id, quota, 1, adding_bytes)
+            else:
+                _enforce(conn, object_id, quota, 0, adding_bytes - old.size)
 
         async with self._guard():
             await self._runner.write(run)

@@ -171,8 +171,10 @@ class BlobhouseApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        internal = request.raw_path in _INTERNAL
-        if not internal and self.in_flight >= self.max_requests:
+        if request.raw_path in _INTERNAL:  # probes neither count nor wait for the cap
+            await self._route(request, send)
+            return
+        if self.in_flight >= self.max_requests:
             await self._answer_error(request, send, 503, "server busy: too many requests in flight")
             return
         self.in_flight += 1
@@ -210,11 +212,21 @@ class BlobhouseApp:
         *,
         extra: dict[str, object] | None = None,
     ) -> None:
-        with contextlib.suppress(Exception):
+        try:
             if request.method == "HEAD":
                 await send_bytes(send, status, headers=headers)
             else:
                 await send_json(send, status, {"detail": detail, **(extra or {})}, headers)
+        except Exception:
+            # Typically the response had already started (a stream failed midway) or the
+            # client is gone; log it so a broken error path can never hide silently.
+            log.warning(
+                "could not send the %d answer for %s %r",
+                status,
+                request.method,
+                request.raw_path,
+                exc_info=True,
+            )
 
     async def _route(self, request: Request, send: Send) -> None:
         path = request.raw_path

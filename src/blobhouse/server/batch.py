@@ -169,13 +169,13 @@ class BatchHandler:
             raise HttpError(405, f"{request.method} is not allowed on a batch", [("allow", "POST")])
         if access.presigned:
             raise HttpError(403, "signed URLs cannot run batch requests")
-        boundary = _boundary(request.header("content-type"))
         admission = self.admission
         admission.killswitches.check(
             route.usecase, route.scopes, request.header("x-downstream-service")
         )
         await admission.bandwidth.check(route.usecase, route.scopes)
         await admission.throughput.check(route.usecase, route.scopes)
+        boundary = _boundary(request.header("content-type"))
 
         collector = _Collector(boundary)
         results: asyncio.Queue[_Result] = asyncio.Queue()

@@ -85,6 +85,7 @@ class ComposeHandler:
         admission.killswitches.check(
             route.usecase, route.scopes, request.header("x-downstream-service")
         )
+        await admission.bandwidth.check(route.usecase, route.scopes)
         await admission.throughput.check(route.usecase, route.scopes)
         content_type = (request.header("content-type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":

@@ -219,6 +219,20 @@ class LimitsConfig(_Strict):
     max_object_size: int = Field(default=5 << 30, ge=1)
 
 
+def _scope_values_as_text(value: Any) -> Any:
+    """``org: 42`` in YAML is an int; scope values are text on the wire, so accept both."""
+    if isinstance(value, Mapping):
+        return {name: str(item) if isinstance(item, int) else item for name, item in value.items()}
+    if isinstance(value, list):
+        return [
+            (pair[0], str(pair[1]) if isinstance(pair[1], int) else pair[1])
+            if isinstance(pair, list | tuple) and len(pair) == 2
+            else pair
+            for pair in value
+        ]
+    return value
+
+
 class KillswitchConfig(_Strict):
     """Refuse matching requests with 403: every given condition must hold."""
 
@@ -226,12 +240,20 @@ class KillswitchConfig(_Strict):
     scopes: dict[str, str] = Field(default_factory=dict)
     service: str | None = None  # glob against x-downstream-service, pod suffix stripped
 
+    _stringify = field_validator("scopes", mode="before")(
+        lambda value: _scope_values_as_text(value)
+    )
+
 
 class ThroughputRuleConfig(_Strict):
     usecase: str | None = None
     scopes: list[tuple[str, str]] | dict[str, str] = Field(default_factory=dict)
     rps: float | None = Field(default=None, ge=0)
     pct: float | None = Field(default=None, ge=0, le=100)
+
+    _stringify = field_validator("scopes", mode="before")(
+        lambda value: _scope_values_as_text(value)
+    )
 
     def scope_map(self) -> dict[str, str]:
         return dict(self.scopes) if isinstance(self.scopes, list) else self.scopes
